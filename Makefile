@@ -1,0 +1,86 @@
+# One command to run, one to test. Everything is installed by these targets.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export HOST PORT
+
+.PHONY: soak chaos cluster deps-system test-postgres run test test-python test-client install client db-upgrade lint clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+# The web client; without Node the API still runs (and says so).
+client:
+	@if [ ! -f mobile_client/package.json ]; then echo "mobile_client: not present yet"; \
+	elif command -v npm >/dev/null 2>&1; then cd mobile_client && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
+	else echo "WARNING: Node.js/npm not found: serving the API without the web client (apt-get install nodejs npm)"; fi
+
+db-upgrade: install
+	CHAT_ASYNC_MODE=threading $(BIN)/flask --app wsgi db upgrade
+
+# The embedded default: SQLite in instance/, one process, no Redis, eventlet.
+run: install client db-upgrade
+	$(BIN)/python wsgi.py
+
+test: install deps-system
+	$(MAKE) test-python
+	$(MAKE) test-postgres
+	$(MAKE) test-client
+
+test-python: install deps-system
+	$(BIN)/python -m pytest
+
+# The suite again on a scratch PostgreSQL database (created and dropped by the
+# run). Only tests that take the database from the fixtures run twice; the
+# rest (real processes, Redis, HAProxy) already use PostgreSQL themselves.
+test-postgres: install deps-system
+	CHAT_TEST_DB=postgres $(BIN)/python -m pytest
+
+# HAProxy (and Redis if missing) from Debian packages; no-op when installed.
+deps-system:
+	bash deploy/install-system-deps.sh
+
+# N workers behind HAProxy on PORT (default 8080), Redis and PostgreSQL of the
+# machine when present. Foreground: Ctrl-C stops everything. docs/deployment.md.
+WORKERS ?= 2
+CLUSTER_PORT = $(if $(filter file,$(origin PORT)),8080,$(PORT))
+cluster: install deps-system client
+	WORKERS=$(WORKERS) PORT=$(CLUSTER_PORT) $(BIN)/python deploy/cluster.py
+
+test-client:
+	@if [ -f mobile_client/package.json ]; then $(MAKE) client && bash mobile_client/scripts/ci.sh; fi
+
+# Fault tests (database outage, worker SIGKILL, Redis restart, join race); also part of `make test`.
+chaos: install
+	$(BIN)/python -m pytest tests/chaos -v
+
+# Benchmark (issue 7): real server processes on loopback driven by the Node
+# load generator; results in bench/results/. See docs/performance.md.
+bench-deps: install
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	cd bench/loadgen && npm ci --no-audit --no-fund --loglevel=error
+
+bench: bench-deps
+	$(BIN)/python -m bench.run --profile full
+
+bench-quick: bench-deps
+	$(BIN)/python -m bench.run --profile quick
+
+# Bounded soak (issue 5): 500 sockets, two workers, PostgreSQL + Redis, 50 msg/s
+# for SOAK_SECONDS (default 600); bench/results/soak.{json,md}. docs/performance.md.
+SOAK_SECONDS ?= 600
+soak: bench-deps
+	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS)
+
+lint: install
+	$(BIN)/ruff check chatapp tests config.py wsgi.py
+
+clean:
+	rm -rf $(VENV) instance mobile_client/node_modules mobile_client/dist

@@ -1,0 +1,158 @@
+"""The chat server: create_app() binds extensions, blueprints and the /chat namespace."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import BASE_DIR, INSTANCE_DIR, config_by_name
+
+from . import jsonmodule
+from .extensions import db, migrate, socketio
+from .realtime import guard
+from .realtime.managers import ChatManager, ChatRedisManager
+from .realtime.namespace import ChatNamespace
+from .realtime.publisher import make_publisher
+from .realtime.tasks import Tasks
+from .services.degraded import DegradableState
+from .services.state import create_state
+
+
+def create_app(config_name: str | None = None, **overrides: object) -> Flask:
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR), static_folder=None)
+    app.config.from_object(config_by_name[config_name or os.environ.get("CHAT_CONFIG", "development")])
+    app.config.update(overrides)
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    _check_production(app)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One trusted proxy hop (the load balancer) sets X-Forwarded-For/Proto.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    from .api.principal import init_login
+
+    init_login(app)
+    from .api.csrf import init_csrf
+
+    init_csrf(app)  # cookie-authenticated REST writes need X-Requested-With (docs/security.md)
+    from .api.requestlog import init_request_log
+
+    init_request_log(app)
+    state = create_state(app.config["REDIS_URL"], app.config["REDIS_PREFIX"])
+    app.extensions["chat.state"] = DegradableState(state) if app.config["REDIS_URL"] else state
+    _init_socketio(app)
+    _register_blueprints(app)
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def normalize_database_url(url: str) -> str:
+    """Pin PostgreSQL to psycopg2: psycopg 3 cannot cooperate with eventlet,
+    psycopg2 can (psycogreen). SQLAlchemy 2.1 would pick psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+def engine_options(url: str) -> dict:
+    """Fail fast when the database is unreachable: a send answers ``unavailable``
+    within about 2 s instead of hanging on a TCP connect."""
+    if not url.startswith("postgresql"):
+        # A local SQLite file has no server to drop the connection: no ping per checkout.
+        return {}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": 10,
+        "max_overflow": 20,
+        "pool_timeout": 5,
+        "pool_recycle": 1800,
+        "connect_args": {"connect_timeout": 1, "keepalives": 1, "keepalives_idle": 30},
+    }
+
+
+def _check_production(app: Flask) -> None:
+    if os.environ.get("CHAT_CONFIG") == "production" or app.config.get("SESSION_COOKIE_SECURE"):
+        secret = app.config.get("SECRET_KEY") or ""
+        if secret.startswith("dev-") or len(secret) < 32:
+            raise RuntimeError("production needs SECRET_KEY: at least 32 random characters")
+
+
+def _init_socketio(app: Flask) -> None:
+    cfg = app.config
+    if cfg["REDIS_URL"]:
+        manager = ChatRedisManager(cfg["REDIS_URL"], channel=f"{cfg['REDIS_PREFIX']}-socketio")
+    else:
+        manager = ChatManager()
+    origins = cfg["CORS_ALLOWED_ORIGINS"]
+    socketio.init_app(
+        app,
+        async_mode=cfg["ASYNC_MODE"],
+        client_manager=manager,
+        json=jsonmodule,
+        # Engine.IO refuses larger packets (413 on polling, close on websocket).
+        max_http_buffer_size=cfg["MAX_PAYLOAD_BYTES"],
+        cors_allowed_origins=("*" if "*" in origins else origins) or None,
+        cors_credentials=True,
+        manage_session=False,
+        ping_interval=25,
+        ping_timeout=20,
+        logger=False,
+        engineio_logger=False,
+    )
+    # Refuse binary packets and malformed input without buffering or tracebacks (realtime/guard.py).
+    guard.install(socketio.server)
+    app.extensions["chat.publisher"] = make_publisher(socketio)
+    # The extension object is module-global; a second app (tests) replaces the namespace.
+    socketio.namespace_handlers = []
+    tasks = Tasks(app, socketio)
+    app.extensions["chat.tasks"] = tasks
+    socketio.on_namespace(ChatNamespace(tasks))
+    if cfg["ASYNC_MODE"] != "threading":
+        _tune_gc()
+
+
+def _tune_gc() -> None:
+    """Thousands of long-lived socket objects make full collections stall the
+    loop for 100-300 ms; collect gen-2 far less often (issue 7 measurements)."""
+    gc.set_threshold(700, 10, 10000)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .api.conversations import bp as conversations_bp
+    from .api.docs import bp as docs_bp
+    from .api.http import register_error_handlers
+    from .api.messages import bp as messages_bp
+    from .api.users import bp as users_bp
+    from .auth.routes import bp as auth_bp
+    from .web.routes import bp as web_bp
+
+    for blueprint in (auth_bp, users_bp, conversations_bp, messages_bp, docs_bp, web_bp):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets readers proceed during a write; busy_timeout queues writers
+    instead of failing with "database is locked"."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

@@ -1,0 +1,90 @@
+"""Request parsing and the REST error envelope, in one place."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from ..extensions import db
+from ..services.errors import ChatError, ValidationError
+from ..services.validation import DECIMAL_RE, entity_id
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "validation_error",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def json_body() -> dict:
+    """The request body as a JSON object, or ``validation_error``."""
+    if not request.is_json:
+        raise ValidationError("send a JSON object with Content-Type: application/json")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object")
+    return data
+
+
+def optional_json_body() -> dict:
+    """For endpoints whose body is optional: empty is {}, anything else must be an object."""
+    if not request.get_data(cache=True):
+        return {}
+    return json_body()
+
+
+def path_id(raw: str, field: str) -> int:
+    """Ids in paths arrive as text; a malformed one is validation_error, not 404."""
+    if not DECIMAL_RE.fullmatch(raw):
+        raise ValidationError(f"{field}: must be an integer", fields={field: "must be an integer"})
+    return entity_id(int(raw, 10), field)
+
+
+def error_response(code: str, message: str, status: int, **extra: object):
+    body = {"error": {"code": code, "message": message, **extra}}
+    return jsonify(body), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ChatError)
+    def chat_error(exc: ChatError):
+        db.session.rollback()
+        response = jsonify(exc.envelope())
+        response.status_code = exc.status
+        if "retry_after" in exc.extra:
+            response.headers["Retry-After"] = str(exc.extra["retry_after"])
+        return response
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge):
+        return error_response("payload_too_large", "the body is larger than the limit", 413)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        status = exc.code or 500
+        return error_response(HTTP_CODES.get(status, "internal"), exc.description or exc.name, status)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def database_down(exc: Exception):
+        db.session.rollback()
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return error_response("unavailable", "the database is unavailable, retry later", 503)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        db.session.rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response("internal", "internal error", 500)

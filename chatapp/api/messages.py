@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask_login import login_required
+
+from ..services import messaging
+from ..services.validation import MISSING, query_int
+from .http import json_body, path_id
+from .principal import me
+
+bp = Blueprint("messages", __name__, url_prefix="/api/v1")
+
+
+@bp.get("/conversations/<conversation_id>/messages")
+@login_required
+def history(conversation_id: str):
+    cid = path_id(conversation_id, "conversation_id")
+    args = request.args
+    messages, has_more = messaging.history(
+        me(), cid,
+        query_int(args.get("before"), "before", minimum=0),
+        query_int(args.get("after"), "after", minimum=0),
+        query_int(args.get("limit"), "limit", minimum=1),
+    )
+    return jsonify({"messages": messages, "has_more": has_more})
+
+
+@bp.post("/conversations/<conversation_id>/messages")
+@login_required
+def send(conversation_id: str):
+    cid = path_id(conversation_id, "conversation_id")
+    data = json_body()
+    message, created = messaging.send_message(me(), cid, data.get("body", MISSING), data.get("client_id", MISSING))
+    return jsonify({"message": message}), 201 if created else 200
+
+
+@bp.patch("/messages/<message_id>")
+@login_required
+def edit(message_id: str):
+    mid = path_id(message_id, "message_id")
+    return jsonify({"message": messaging.edit_message(me(), mid, json_body().get("body", MISSING))})
+
+
+@bp.delete("/messages/<message_id>")
+@login_required
+def delete(message_id: str):
+    messaging.delete_message(me(), path_id(message_id, "message_id"))
+    return "", 204
+
+
+@bp.post("/messages/<message_id>/reactions")
+@login_required
+def add_reaction(message_id: str):
+    mid = path_id(message_id, "message_id")
+    return jsonify({"message": messaging.react(me(), mid, json_body().get("emoji", MISSING), add=True)})
+
+
+@bp.delete("/messages/<message_id>/reactions/<path:emoji>")
+@login_required
+def remove_reaction(message_id: str, emoji: str):
+    mid = path_id(message_id, "message_id")
+    return jsonify({"message": messaging.react(me(), mid, emoji, add=False)})

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask_login import login_required
+
+from ..services import accounts, presence
+from ..services.validation import query_int
+from .http import path_id
+from .principal import me
+
+bp = Blueprint("users", __name__, url_prefix="/api/v1")
+
+
+@bp.get("/users")
+@login_required
+def search_users():
+    limit = query_int(request.args.get("limit"), "limit", minimum=1)
+    return jsonify({"users": accounts.search_users(me(), request.args.get("q"), limit)})
+
+
+@bp.get("/users/<user_id>")
+@login_required
+def get_user(user_id: str):
+    return jsonify({"user": presence.user_dict(accounts.get_user(path_id(user_id, "user_id")))})

@@ -1,0 +1,1 @@
+"""The auth blueprint: register, login, logout, /me, and the user's tokens."""

@@ -1,0 +1,27 @@
+"""orjson behind the ``json`` interface python-socketio expects (str out, not bytes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def dumps(obj: Any, *args: Any, **kwargs: Any) -> str:
+    return orjson.dumps(obj, option=_OPTIONS).decode()
+
+
+def loads(data: str | bytes, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # orjson refuses integers beyond 64 bits, which standard JSON clients
+        # send fine; parse those with the standard library so the payload gets
+        # a validation_error ack instead of a dropped connection.
+        return json.loads(data)
+
+
+JSONDecodeError = orjson.JSONDecodeError

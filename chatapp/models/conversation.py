@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from ..timeutil import utcnow
+
+DIRECT = "direct"
+GROUP = "group"
+ROLES = ("owner", "admin", "member")
+
+
+class Conversation(db.Model):
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str | None] = mapped_column(String(100))
+    visibility: Mapped[str] = mapped_column(String(10), default="private")
+    posting: Mapped[str] = mapped_column(String(10), default="all")
+    # "<low user id>:<high user id>" for direct conversations; the unique index
+    # makes creating the one conversation of a pair race-free.
+    direct_key: Mapped[str | None] = mapped_column(String(41), unique=True)
+    # The last allocated seq: incremented in the same transaction as the insert,
+    # so a rolled back send leaves no gap.
+    last_seq: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Last activity (a message, or a change): the conversation list's order.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="conversation", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (Index("ix_conversations_activity", "updated_at", "id"),)
+
+    @property
+    def is_group(self) -> bool:
+        return self.type == GROUP
+
+
+class Membership(db.Model):
+    __tablename__ = "memberships"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(10), default="member")
+    last_read_seq: Mapped[int] = mapped_column(default=0)
+    # Highest seq a device of this member acknowledged receiving (contract extension).
+    delivered_seq: Mapped[int] = mapped_column(default=0)
+    # Denormalised count of unread messages from others (kept in the send, read
+    # and delete transactions) so badges cost one row read, not a COUNT.
+    unread_count: Mapped[int] = mapped_column(default=0)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="memberships")
+    user = relationship("User", lazy="joined")

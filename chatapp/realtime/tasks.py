@@ -1,0 +1,122 @@
+"""Background work of one worker: the ``ready`` emit, presence heartbeats and
+the debounced offline check. Each task pushes its own app context."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from .. import metrics
+from ..extensions import db
+from ..services import presence
+from . import NAMESPACE
+
+log = logging.getLogger(__name__)
+
+# How long to wait for python-socketio to finish a handshake before giving up on "ready".
+READY_WAIT_SECONDS = 5.0
+
+
+class Tasks:
+    def __init__(self, app: Flask, socketio: SocketIO) -> None:
+        self.app = app
+        self.socketio = socketio
+        self._heartbeat_started = False
+        self._lock = threading.Lock()
+        self._pending: set = set()
+        self.closed = False
+
+    def _spawn(self, target, *args) -> None:
+        """Start a one-shot task and remember it until it ends (see ``shutdown``)."""
+
+        def run() -> None:
+            try:
+                if not self.closed:
+                    target(*args)
+            finally:
+                with self._lock:
+                    self._pending.discard(task)
+
+        with self._lock:
+            task = self.socketio.start_background_task(run)
+            self._pending.add(task)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop taking tasks and wait for the running ones (tests tear down
+        their database after this; a server process simply exits)."""
+        self.closed = True
+        with self._lock:
+            pending = list(self._pending)
+        for task in pending:
+            if hasattr(task, "join"):  # threads and greenlets; eventlet is not used by tests
+                task.join(timeout)
+
+    def emit_when_connected(self, sid: str, event: str, payload: dict) -> None:
+        """Emit right after the handshake completes.
+
+        The connect handler runs before python-socketio sends the CONNECT
+        packet, and a client drops events that arrive before it; so the
+        ``ready`` event is sent by a task that waits for the connection.
+        """
+        self._spawn(self._emit_when_connected, sid, event, payload)
+
+    def _emit_when_connected(self, sid: str, event: str, payload: dict) -> None:
+        manager = self.socketio.server.manager
+        waited = 0.0
+        while not manager.is_connected(sid, NAMESPACE):
+            if waited >= READY_WAIT_SECONDS:
+                return
+            self.socketio.sleep(0.005)
+            waited += 0.005
+        # Direct to the sid on this worker: no need to cross the message queue.
+        self.socketio.server.emit(event, payload, to=sid, namespace=NAMESPACE, ignore_queue=True)
+        metrics.EVENTS_OUT.labels(event).inc()
+
+    def settle_offline_later(self, user_id: int) -> None:
+        self._spawn(self._settle_offline, user_id)
+
+    def _settle_offline(self, user_id: int) -> None:
+        # A little past the grace key's expiry, so the key is surely gone
+        # unless a later disconnect restarted it.
+        self.socketio.sleep(self.app.config["PRESENCE_OFFLINE_GRACE_SECONDS"] + 0.05)
+        if self.closed:
+            return
+        with self.app.app_context():
+            try:
+                presence.settle_after_grace(user_id)
+            except Exception:
+                db.session.rollback()
+                log.exception("settling presence of user %s failed", user_id)
+
+    def ensure_heartbeat(self) -> None:
+        with self._lock:
+            if self._heartbeat_started:
+                return
+            self._heartbeat_started = True
+        self.socketio.start_background_task(self._heartbeat_loop)
+
+    def _local_connections(self) -> list[tuple[int, str]]:
+        """This worker's (user_id, sid) pairs, read from python-socketio's own rooms."""
+        rooms = self.socketio.server.manager.rooms.get(NAMESPACE, {})
+        pairs = []
+        for room, members in list(rooms.items()):
+            if isinstance(room, str) and room.startswith("user:"):
+                uid = int(room.split(":", 1)[1])
+                pairs.extend((uid, sid) for sid in list(members))
+        return pairs
+
+    def _heartbeat_loop(self) -> None:
+        interval = self.app.config["PRESENCE_HEARTBEAT_SECONDS"]
+        while not self.closed:
+            self.socketio.sleep(interval)
+            with self.app.app_context():
+                try:
+                    presence.heartbeat(self._local_connections())
+                    # A worker killed with SIGKILL never said goodbye: settle its users.
+                    presence.sweep_expired()
+                except Exception:
+                    db.session.rollback()
+                    log.exception("presence heartbeat failed")

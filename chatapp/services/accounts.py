@@ -1,0 +1,261 @@
+"""Accounts: registration, login, bearer tokens, user search."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import ApiToken, User
+from ..timeutil import utcnow
+from . import events, presence, ratelimit
+from .errors import Conflict, NotFound, Unauthorized, ValidationError, field_error
+from .passwords import dummy_verify, hash_password, verify_password
+from .validation import MISSING, integer, string
+
+USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,32}$")
+MIN_PASSWORD_CHARS = 8
+# Argon2 inputs beyond this are refused: hashing megabytes is a DoS lever.
+MAX_PASSWORD_CHARS = 1024
+# last_used_at is written at most this often per token, not on every request.
+TOKEN_TOUCH_SECONDS = 60
+
+
+@dataclass
+class Session:
+    user: User
+    token: str
+    token_row: ApiToken
+
+
+def normalize_username(value: object) -> str:
+    raw = string(value, "username")
+    assert raw is not None
+    username = raw.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise field_error("username", "3-32 characters of a-z, 0-9, _ . -")
+    return username
+
+
+def _password(value: object) -> str:
+    password = string(value, "password")
+    assert password is not None
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise field_error("password", f"at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise field_error("password", f"at most {MAX_PASSWORD_CHARS} characters")
+    return password
+
+
+def _display_name(value: object, default: str) -> str:
+    if value is MISSING or value is None:
+        return default
+    name = string(value, "display_name")
+    assert name is not None
+    name = name.strip()
+    if not 1 <= len(name) <= 64:
+        raise field_error("display_name", "1 to 64 characters")
+    return name
+
+
+def _device_name(value: object) -> str | None:
+    name = string(value, "device_name", required=False)
+    if name is None:
+        return None
+    name = name.strip()
+    if len(name) > 100:
+        raise field_error("device_name", "at most 100 characters")
+    return name or None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _issue_token(user: User, device_name: str | None) -> tuple[str, ApiToken]:
+    token = secrets.token_urlsafe(32)  # 256 bits
+    row = ApiToken(user_id=user.id, token_hash=hash_token(token), device_name=device_name)
+    db.session.add(row)
+    return token, row
+
+
+def register(username: object, password: object, display_name: object = MISSING, device_name: object = None) -> Session:
+    name = normalize_username(username)
+    secret = _password(password)
+    shown = _display_name(display_name, name)
+    device = _device_name(device_name)
+    if db.session.scalar(select(User.id).where(User.username == name)) is not None:
+        raise Conflict("username is taken")
+    user = User(username=name, display_name=shown, password_hash=hash_password(secret))
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("username is taken") from None
+    token, row = _issue_token(user, device)
+    db.session.commit()
+    return Session(user, token, row)
+
+
+def login(username: object, password: object, device_name: object = None, client_ip: str | None = None) -> Session:
+    # Only the type is checked before authenticating: a bad shape is a 400,
+    # a wrong name or password is the same 401 either way.
+    raw_name = string(username, "username")
+    secret = string(password, "password")
+    assert raw_name is not None and secret is not None
+    name = raw_name.strip().lower()
+    device = _device_name(device_name)
+    ratelimit.check_login(name, client_ip)
+    user = db.session.scalar(select(User).where(User.username == name)) if len(name) <= 32 else None
+    if user is None or len(secret) > MAX_PASSWORD_CHARS:
+        dummy_verify(secret[:MAX_PASSWORD_CHARS])
+        raise Unauthorized("wrong username or password")
+    if not verify_password(user.password_hash, secret) or not user.active:
+        raise Unauthorized("wrong username or password")
+    token, row = _issue_token(user, device)
+    db.session.commit()
+    return Session(user, token, row)
+
+
+def authenticate_token(token: object) -> tuple[User, ApiToken]:
+    """The user and token row behind a bearer token, or Unauthorized."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise Unauthorized("missing or invalid token")
+    found = db.session.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if found is None:
+        raise Unauthorized("missing or invalid token")
+    return _check_token_row(found[0])
+
+
+def authenticate_token_id(token_id: object, user_id: object) -> tuple[User, ApiToken]:
+    """The browser session stores the id of its token row; revocation applies to it too."""
+    if not isinstance(token_id, int) or isinstance(token_id, bool):
+        raise Unauthorized("no session")
+    row = db.session.get(ApiToken, token_id)
+    user, row = _check_token_row(row)
+    if str(user.id) != str(user_id):
+        raise Unauthorized("no session")
+    return user, row
+
+
+def _check_token_row(row: ApiToken | None) -> tuple[User, ApiToken]:
+    if row is None or row.revoked:
+        raise Unauthorized("missing or invalid token")
+    user = db.session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise Unauthorized("missing or invalid token")
+    now = utcnow()
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > TOKEN_TOUCH_SECONDS:
+        row.last_used_at = now
+        db.session.commit()
+    return user, row
+
+
+def revoke_token(user: User, token_id: object) -> None:
+    """Revoke one token; every socket opened with it is disconnected (on any worker)."""
+    tid = integer(token_id, "token_id", minimum=1)
+    row = db.session.get(ApiToken, tid)
+    if row is None or row.user_id != user.id:
+        raise NotFound("no such token")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        payload = {"token_id": row.id, "reason": "logout"}
+        events.on_commit("session:revoked", payload, rooms=[token_room(row.id)], disconnect=True)
+    db.session.commit()
+
+
+def list_tokens(user: User, current_token_id: int | None) -> list[dict]:
+    rows = db.session.scalars(
+        select(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    )
+    return [row.to_dict(current=row.id == current_token_id) for row in rows]
+
+
+def deactivate_user(user_id: int) -> None:
+    """Admin action: the user can no longer log in and every socket of theirs closes."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    user.active = False
+    now = utcnow()
+    for row in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))):
+        row.revoked_at = now
+    events.on_commit("session:revoked", {"reason": "deactivated"}, rooms=[user_room(user_id)], disconnect=True)
+    db.session.commit()
+
+
+def token_room(token_id: int) -> str:
+    return f"token:{token_id}"
+
+
+def user_room(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def search_users(viewer: User, query: object, limit: object) -> list[dict]:
+    q = string(query, "q", required=False) or ""
+    count = _clamp_limit(limit, default=20, maximum=100)
+    stmt = select(User).where(User.active.is_(True))
+    q = q.strip().lower()
+    if q:
+        pattern = _escape_like(q) + "%"
+        stmt = stmt.where(
+            or_(User.username.like(pattern, escape="\\"), func.lower(User.display_name).like(pattern, escape="\\"))
+        )
+    users = list(db.session.scalars(stmt.order_by(User.username).limit(count)))
+    return presence.users_to_dicts(users)
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _clamp_limit(value: object, *, default: int, maximum: int) -> int:
+    if value is None or value is MISSING:
+        return default
+    number = integer(value, "limit", minimum=1)
+    assert number is not None
+    return min(number, maximum)
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+def require_password_change_input(current: object, new: object) -> tuple[str, str]:
+    old = string(current, "current_password")
+    assert old is not None
+    return old, _password(new)
+
+
+def change_password(user: User, current: object, new: object, keep_token_id: int | None) -> None:
+    """Change the password and revoke every other token (a stolen device is logged out)."""
+    old, fresh = require_password_change_input(current, new)
+    if not verify_password(user.password_hash, old):
+        raise ValidationError("current password is wrong", fields={"current_password": "wrong"})
+    user.password_hash = hash_password(fresh)
+    now = utcnow()
+    for row in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+        if row.id != keep_token_id:
+            row.revoked_at = now
+            payload = {"token_id": row.id, "reason": "password_changed"}
+            events.on_commit("session:revoked", payload, rooms=[token_room(row.id)], disconnect=True)
+    db.session.commit()
+
+
+def max_connections() -> int:
+    return current_app.config["MAX_CONNECTIONS_PER_USER"]

@@ -1,0 +1,108 @@
+"""Read and delivered receipts, unread counts."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+
+from ..extensions import db
+from ..models import Membership, Message, User
+from . import events
+from .conversations import get_member, member_ids
+from .validation import integer
+
+
+def _advance(conversation_id: int, user_id: int, column, target: int) -> bool:
+    """Move a member's position to ``target`` if it is behind; True when it moved.
+
+    A conditional UPDATE rather than writing back a value read earlier: two
+    devices of one user reading at once can never move it backwards (the
+    second UPDATE waits on the row lock, then finds the condition false).
+    """
+    stmt = (
+        update(Membership)
+        .where(Membership.conversation_id == conversation_id, Membership.user_id == user_id, column < target)
+        .values({column: target})
+        .execution_options(synchronize_session=False)
+    )
+    return db.session.execute(stmt).rowcount > 0
+
+
+def mark_read(user: User, conversation_id: object, seq: object) -> dict:
+    """Move ``last_read_seq`` forward (never back; clamped to ``last_seq``)."""
+    target = integer(seq, "seq", minimum=0)
+    assert target is not None
+    conversation, member = get_member(user, conversation_id)
+    target = min(target, conversation.last_seq)
+    if _advance(conversation.id, user.id, Membership.last_read_seq, target):
+        # Counted after the UPDATE took the row lock, so a send that committed
+        # meanwhile is seen (its unread increment and its message agree).
+        unread = _count_unread(conversation.id, user.id, target)
+        db.session.execute(
+            update(Membership)
+            .where(Membership.conversation_id == conversation.id, Membership.user_id == user.id)
+            .values(unread_count=unread)
+            .execution_options(synchronize_session=False)
+        )
+        # Read implies delivered.
+        _advance(conversation.id, user.id, Membership.delivered_seq, target)
+        receipt = {"conversation_id": conversation.id, "user_id": user.id, "seq": target}
+        events.on_commit("read", receipt, users=member_ids(conversation))
+        events.on_commit(
+            "unread",
+            {"conversation_id": conversation.id, "unread_count": unread, "total_unread": total_unread(user.id)},
+            users=[user.id],
+        )
+    db.session.refresh(member)
+    result = {
+        "conversation_id": conversation.id, "last_read_seq": member.last_read_seq, "unread_count": member.unread_count,
+    }
+    db.session.commit()
+    return result
+
+
+def mark_delivered(user: User, conversation_id: object, seq: object) -> dict:
+    """Contract extension: a device acknowledges receipt up to ``seq``."""
+    target = integer(seq, "seq", minimum=0)
+    assert target is not None
+    conversation, member = get_member(user, conversation_id)
+    target = min(target, conversation.last_seq)
+    if _advance(conversation.id, user.id, Membership.delivered_seq, target):
+        payload = {"conversation_id": conversation.id, "user_id": user.id, "seq": target}
+        events.on_commit("delivered", payload, users=member_ids(conversation))
+    db.session.refresh(member)
+    result = {"conversation_id": conversation.id, "delivered_seq": member.delivered_seq}
+    db.session.commit()
+    return result
+
+
+def _count_unread(conversation_id: int, user_id: int, after_seq: int) -> int:
+    return db.session.scalar(
+        select(func.count(Message.id)).where(
+            Message.conversation_id == conversation_id,
+            Message.seq > after_seq,
+            Message.sender_id != user_id,
+            Message.deleted.is_(False),
+        )
+    ) or 0
+
+
+def total_unread(user_id: int) -> int:
+    total = select(func.coalesce(func.sum(Membership.unread_count), 0)).where(Membership.user_id == user_id)
+    return db.session.scalar(total) or 0
+
+
+def ready_state(user: User) -> tuple[list[dict], int]:
+    """The ``ready`` event's conversation cursors and total."""
+    from ..models import Conversation
+
+    rows = db.session.execute(
+        select(Conversation.id, Conversation.last_seq, Membership.last_read_seq, Membership.unread_count)
+        .join(Membership, Membership.conversation_id == Conversation.id)
+        .where(Membership.user_id == user.id)
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+    )
+    conversations = [
+        {"id": cid, "last_seq": last_seq, "last_read_seq": read, "unread_count": unread}
+        for cid, last_seq, read, unread in rows
+    ]
+    return conversations, sum(c["unread_count"] for c in conversations)

@@ -1,0 +1,1 @@
+"""Operational endpoints (/healthz, /metrics) and the web client at /."""

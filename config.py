@@ -1,0 +1,134 @@
+"""Configuration classes, chosen by name through ``CHAT_CONFIG`` (see ``config_by_name``).
+
+Every setting can be overridden by an environment variable of the same name
+prefixed with ``CHAT_`` (``CHAT_MAX_BODY_CHARS=2000``), except the few
+well-known deployment variables (``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY``)
+that hosting platforms set without a prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"CHAT_{name}", os.environ.get(name, default))
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _env_float(name: str, default: float) -> float:
+    value = _env(name)
+    return float(value) if value not in (None, "") else default
+
+
+def _env_list(name: str, default: list[str]) -> list[str]:
+    value = _env(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _sqlite_default() -> str:
+    return f"sqlite:///{INSTANCE_DIR / 'chat.db'}"
+
+
+class Config:
+    """Defaults for every environment: the embedded single-process setup."""
+
+    # Used only to sign the session cookie; production refuses the placeholder.
+    SECRET_KEY = _env("SECRET_KEY", "dev-insecure-change-me")
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL") or _sqlite_default()
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # None: embedded mode (in-memory presence and rate limits, one process).
+    REDIS_URL = _env("REDIS_URL") or None
+    # Prefix for every Redis key and channel, so tests and tenants never collide.
+    REDIS_PREFIX = _env("REDIS_PREFIX", "chat")
+    ASYNC_MODE = _env("ASYNC_MODE", "eventlet")
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+
+    # Contract limits (PROTOCOL.md "Limits"), configurable.
+    MAX_BODY_CHARS = _env_int("MAX_BODY_CHARS", 4000)
+    MAX_PAYLOAD_BYTES = _env_int("MAX_PAYLOAD_BYTES", 64 * 1024)
+    MAX_CONTENT_LENGTH = MAX_PAYLOAD_BYTES
+    MAX_GROUP_NAME_CHARS = _env_int("MAX_GROUP_NAME_CHARS", 100)
+    MAX_GROUP_MEMBERS = _env_int("MAX_GROUP_MEMBERS", 1000)
+    MAX_EMOJI_CHARS = 16
+
+    # Argon2id at OWASP's recommended floor (m=19 MiB, t=2, p=1), or stronger.
+    ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 2)
+    ARGON2_MEMORY_KIB = _env_int("ARGON2_MEMORY_KIB", 19 * 1024)
+    ARGON2_PARALLELISM = _env_int("ARGON2_PARALLELISM", 1)
+
+    # A person's real pace: bursts of 20 messages, then one a second on average.
+    RATE_MESSAGES_BURST = _env_int("RATE_MESSAGES_BURST", 20)
+    RATE_MESSAGES_PER_SECOND = _env_float("RATE_MESSAGES_PER_SECOND", 1.0)
+    RATE_LOGIN_BURST = _env_int("RATE_LOGIN_BURST", 10)
+    RATE_LOGIN_PER_SECOND = _env_float("RATE_LOGIN_PER_SECOND", 0.2)
+    MAX_CONNECTIONS_PER_USER = _env_int("MAX_CONNECTIONS_PER_USER", 20)
+    # Load shedding: a worker processes at most this many sends at once; the
+    # excess gets `unavailable` with retry_after at once (counted in chat_shed_total).
+    MAX_SENDS_IN_FLIGHT = _env_int("MAX_SENDS_IN_FLIGHT", 256)
+
+    # Typing: clients drop "typing" after this; the server relays at most one
+    # start per user and conversation per TYPING_THROTTLE_SECONDS.
+    TYPING_EXPIRES_MS = _env_int("TYPING_EXPIRES_MS", 6000)
+    TYPING_THROTTLE_SECONDS = _env_float("TYPING_THROTTLE_SECONDS", 2.0)
+    # A reconnect within this grace must not flap presence (contract: at most 5 s).
+    PRESENCE_OFFLINE_GRACE_SECONDS = _env_float("PRESENCE_OFFLINE_GRACE_SECONDS", 3.0)
+    # A worker refreshes its sockets' presence this often; entries of a dead
+    # (SIGKILLed) worker expire after PRESENCE_TTL_SECONDS, and survivors sweep
+    # every heartbeat. Worst case offline after a crash: TTL + HEARTBEAT = 25 s,
+    # inside the 30 s promise; TTL = 4 heartbeats survives a few slow beats.
+    PRESENCE_HEARTBEAT_SECONDS = _env_float("PRESENCE_HEARTBEAT_SECONDS", 5.0)
+    PRESENCE_TTL_SECONDS = _env_float("PRESENCE_TTL_SECONDS", 20.0)
+
+    SYNC_DEFAULT_LIMIT = 500
+    SYNC_MAX_LIMIT = 1000
+    HISTORY_DEFAULT_LIMIT = 50
+    HISTORY_MAX_LIMIT = 100
+
+    # Browsers may use the session cookie (sockets, REST writes) only from the
+    # server's own origin and these. "*" lets any site open bearer-token sockets
+    # (engineio CORS) but never lends the cookie to another site (docs/security.md).
+    CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS", [])
+    CLIENT_DIST_DIR = _env("CLIENT_DIST_DIR", str(BASE_DIR / "mobile_client" / "dist"))
+    LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+    TESTING = False
+
+
+class DevelopmentConfig(Config):
+    """`make run`: the embedded default (SQLite in instance/, no Redis)."""
+
+
+class TestingConfig(Config):
+    TESTING = True
+    SECRET_KEY = "testing-secret"
+    SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL") or "sqlite://"
+    ASYNC_MODE = "threading"
+    REDIS_URL = None
+    PRESENCE_OFFLINE_GRACE_SECONDS = 0.2
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-session"
+
+
+config_by_name: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

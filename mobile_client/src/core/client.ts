@@ -1,0 +1,462 @@
+import { Backoff } from "./backoff";
+import { ChatError, isTransient } from "./errors";
+import { Outbox, type OutboxEntry } from "./outbox";
+import { RestClient, type FetchLike } from "./rest";
+import { gappedConversations, syncCursors } from "./selectors";
+import type { ChatState } from "./state";
+import { readJson, type StorageAdapter } from "./storage";
+import { Store } from "./store";
+import { Transport, type IoFactory, type TransportOptions } from "./transport";
+import { SERVER_EVENTS, type Conversation, type Id, type Message, type SyncAck, type User } from "./types";
+import { uuidv4 } from "./uuid";
+
+export interface ChatClientOptions {
+  /** Server origin, "" for same origin (the PWA). */
+  baseUrl: string;
+  storage: StorageAdapter;
+  fetch?: FetchLike;
+  io?: IoFactory;
+  transport?: Partial<TransportOptions>;
+  /** Storage key prefix, to keep several accounts/instances apart. */
+  storagePrefix?: string;
+  now?: () => number;
+  newId?: () => string;
+  /** Cap per sync round trip (PROTOCOL default 500, max 1000). */
+  syncLimit?: number;
+}
+
+interface Session {
+  token: string;
+  user: User;
+}
+
+export const MAX_BODY = 4000;
+
+/**
+ * The client core facade: REST + socket + store + outbox + sync, with no UI and no DOM.
+ *
+ * The reconnection recipe lives here: on every `ready` (each connect) and on returning
+ * to the foreground it syncs from its cursors, then resends the outbox with the same
+ * client_ids; everything received is deduplicated by message id in the reducer.
+ */
+export class ChatClient {
+  readonly store = new Store();
+  readonly rest: RestClient;
+  readonly transport: Transport;
+  readonly outbox: Outbox;
+  private session: Session | null = null;
+  private readonly storage: StorageAdapter;
+  private readonly sessionKey: string;
+  private readonly now: () => number;
+  private readonly syncLimit: number;
+  private syncing: Promise<void> | null = null;
+  private syncAgain: Id[] | "all" | null = null;
+  private readonly retry = new Backoff(1_000, 30_000);
+  private retryTimer: unknown = null;
+  private deliveredSent: Record<string, number> = {};
+  private deliveredUnsupported = false;
+  private typingSentAt: Record<string, number> = {};
+  /** How many connects have completed (ready + conversations + sync); tests and UIs can wait on it. */
+  readyCount = 0;
+  private unauthorizedFns = new Set<() => void>();
+  private errorFns = new Set<(e: unknown) => void>();
+
+  constructor(private readonly opts: ChatClientOptions) {
+    const prefix = opts.storagePrefix ?? "chat";
+    this.storage = opts.storage;
+    this.sessionKey = `${prefix}.session`;
+    this.now = opts.now ?? Date.now;
+    this.syncLimit = opts.syncLimit ?? 500;
+    const getToken = () => this.session?.token ?? null;
+    this.rest = new RestClient({ baseUrl: opts.baseUrl, fetch: opts.fetch, getToken });
+    this.outbox = new Outbox(opts.storage, `${prefix}.outbox`, opts.newId ?? uuidv4);
+    this.transport = new Transport({ baseUrl: opts.baseUrl, getToken, io: opts.io, ...opts.transport });
+    this.wireTransport();
+  }
+
+  get state(): ChatState {
+    return this.store.state;
+  }
+
+  get me(): User | null {
+    return this.session?.user ?? null;
+  }
+
+  get token(): string | null {
+    return this.session?.token ?? null;
+  }
+
+  onUnauthorized(fn: () => void): () => void {
+    this.unauthorizedFns.add(fn);
+    return () => this.unauthorizedFns.delete(fn);
+  }
+
+  /** Background failures (sync, resend) that a UI may want to log or toast. */
+  onError(fn: (e: unknown) => void): () => void {
+    this.errorFns.add(fn);
+    return () => this.errorFns.delete(fn);
+  }
+
+  // ------------------------------------------------------------ session
+
+  /** Loads a saved session and the outbox; true when a token was found. */
+  async restore(): Promise<boolean> {
+    await this.outbox.load();
+    const saved = await readJson<Session | null>(this.storage, this.sessionKey, null);
+    if (!saved?.token) return false;
+    this.session = saved;
+    this.store.dispatch({ type: "session", me: saved.user });
+    return true;
+  }
+
+  async register(username: string, password: string, displayName?: string): Promise<User> {
+    return this.adopt(await this.rest.register(username, password, displayName));
+  }
+
+  async login(username: string, password: string, deviceName?: string): Promise<User> {
+    return this.adopt(await this.rest.login(username, password, deviceName));
+  }
+
+  /** Revokes the token server-side (best effort), then forgets everything stored locally. */
+  async logout(): Promise<void> {
+    try {
+      if (this.session) await this.rest.logout();
+    } catch {
+      // Offline or already revoked: local sign-out must still happen.
+    }
+    await this.forget();
+  }
+
+  private async adopt(res: { user: User; token: string }): Promise<User> {
+    this.session = { token: res.token, user: res.user };
+    await this.storage.setItem(this.sessionKey, JSON.stringify(this.session));
+    await this.outbox.load();
+    this.store.dispatch({ type: "session", me: res.user });
+    return res.user;
+  }
+
+  private async forget(): Promise<void> {
+    this.transport.disconnect();
+    this.session = null;
+    for (const e of this.outbox.list()) await this.outbox.discard(e.client_id);
+    await this.storage.removeItem(this.sessionKey);
+    this.store.dispatch({ type: "reset" });
+  }
+
+  // ------------------------------------------------------------ connection
+
+  /** Opens the socket; `ready` then triggers conversations refresh, sync and outbox flush. */
+  connect(): void {
+    if (!this.session) throw new ChatError("unauthorized", "Sign in first");
+    this.transport.connect();
+  }
+
+  disconnect(): void {
+    this.transport.disconnect();
+  }
+
+  /** Call when the app returns to the foreground (AppState "active", visibilitychange). */
+  async foreground(): Promise<void> {
+    if (!this.session) return;
+    if (!this.transport.connected) {
+      this.transport.connect();
+      return; // ready will sync
+    }
+    await this.sync();
+    await this.flush();
+  }
+
+  private wireTransport(): void {
+    const t = this.transport;
+    t.onStatus((status, name) => this.store.dispatch({ type: "connection", status, transport: name }));
+    t.onUnauthorized(() => {
+      void this.forget().then(() => {
+        for (const fn of this.unauthorizedFns) fn();
+      });
+    });
+    for (const name of SERVER_EVENTS) {
+      t.on(name, (payload: never) => this.onServerEvent(name, payload));
+    }
+  }
+
+  private onServerEvent(name: (typeof SERVER_EVENTS)[number], payload: never): void {
+    this.store.dispatch({ type: name, payload, at: this.now() } as never);
+    if (name === "ready") {
+      void this.afterReady();
+      return;
+    }
+    if (name === "message:new") {
+      const m = (payload as { message: Message }).message;
+      this.afterMessages([m]);
+      if (!this.state.conversations[String(m.conversation_id)]?.conversation) void this.refreshConversation(m.conversation_id);
+    }
+    if (name === "conversation:new") {
+      const c = (payload as { conversation: Conversation }).conversation;
+      void this.sync([c.id]);
+    }
+  }
+
+  private async afterReady(): Promise<void> {
+    this.retry.reset();
+    // A slow network may have timed out one receipt: give the server another chance per connect.
+    this.deliveredUnsupported = false;
+    try {
+      await this.loadConversations();
+      await this.sync();
+    } catch (e) {
+      this.report(e);
+    }
+    this.readyCount++;
+    await this.flush();
+  }
+
+  /** Own echoes settle the outbox; others' messages get a delivered receipt; gaps get a sync. */
+  private afterMessages(messages: Message[], checkGaps = true): void {
+    const me = this.me?.id;
+    const top: Record<string, number> = {};
+    for (const m of messages) {
+      if (m.sender_id === me && m.client_id && this.outbox.has(m.client_id)) void this.outbox.acknowledge(m.client_id);
+      if (m.sender_id !== me) top[m.conversation_id] = Math.max(top[m.conversation_id] ?? 0, m.seq);
+    }
+    for (const [cid, seq] of Object.entries(top)) void this.sendDelivered(Number(cid), seq);
+    if (!checkGaps) return;
+    const gaps = gappedConversations(this.state);
+    if (gaps.length) void this.sync(gaps);
+  }
+
+  // ------------------------------------------------------------ sync
+
+  /**
+   * Fetches everything after our cursors with the `sync` event, looping while has_more.
+   * Single flight: a request made during a run is merged into one follow-up run.
+   */
+  sync(only?: Id[]): Promise<void> {
+    if (this.syncing) {
+      this.syncAgain = !only || this.syncAgain === "all" ? "all" : [...new Set([...(this.syncAgain ?? []), ...only])];
+      return this.syncing;
+    }
+    this.syncing = this.runSync(only).finally(() => {
+      this.syncing = null;
+      const again = this.syncAgain;
+      this.syncAgain = null;
+      if (again) void this.sync(again === "all" ? undefined : again);
+    });
+    return this.syncing;
+  }
+
+  private async runSync(only?: Id[]): Promise<void> {
+    if (!this.transport.connected) return;
+    let cursors = syncCursors(this.state, only);
+    // Bounded: a server that kept answering has_more would otherwise spin forever.
+    for (let round = 0; round < 100 && Object.keys(cursors).length > 0; round++) {
+      let ack: SyncAck;
+      try {
+        ack = await this.transport.request<SyncAck>("sync", { cursors, limit: this.syncLimit });
+      } catch (e) {
+        this.report(e);
+        return;
+      }
+      const messages = ack.messages ?? [];
+      this.store.dispatch({ type: "sync:loaded", messages });
+      // No gap check here: the sync itself is what closes gaps.
+      this.afterMessages(messages, false);
+      if (!ack.has_more || messages.length === 0) return;
+      const next = { ...cursors };
+      for (const m of messages) next[String(m.conversation_id)] = Math.max(next[String(m.conversation_id)] ?? 0, m.seq);
+      cursors = next;
+    }
+  }
+
+  // ------------------------------------------------------------ outbox
+
+  /** Queues a message (persisted first) and tries to send it; returns the outbox entry. */
+  async sendMessage(conversationId: Id, body: string): Promise<OutboxEntry> {
+    const text = body.trim();
+    const length = [...text].length;
+    if (length === 0 || length > MAX_BODY) {
+      throw new ChatError("validation_error", `A message is 1 to ${MAX_BODY} characters`);
+    }
+    const entry = await this.outbox.enqueue(conversationId, text);
+    this.typingSentAt[String(conversationId)] = 0;
+    void this.flush();
+    return entry;
+  }
+
+  /** Resends queued entries with their original client_id; schedules a retry on transient failure. */
+  async flush(): Promise<void> {
+    if (!this.transport.connected || this.outbox.size === 0) return;
+    try {
+      await this.outbox.flush(
+        (e) => this.sendOnce(e),
+        (m) => this.store.dispatch({ type: "message:acked", message: m }),
+      );
+      this.retry.reset();
+    } catch (e) {
+      this.report(e);
+      this.scheduleRetry(e);
+    }
+  }
+
+  /** One `message:send`; overridable in tests to simulate a lost ack. */
+  protected async sendOnce(entry: OutboxEntry): Promise<Message> {
+    const ack = await this.transport.request<{ message: Message }>("message:send", {
+      conversation_id: entry.conversation_id,
+      body: entry.body,
+      client_id: entry.client_id,
+    });
+    return ack.message;
+  }
+
+  private scheduleRetry(e: unknown): void {
+    if (this.retryTimer || !isTransient(e)) return;
+    const after = e instanceof ChatError && e.retryAfter ? e.retryAfter * 1000 : this.retry.next();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.flush();
+    }, after);
+  }
+
+  // ------------------------------------------------------------ history and conversations
+
+  async loadConversations(): Promise<void> {
+    const all: Conversation[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 20; page++) {
+      const res: { conversations: Conversation[]; next_cursor: string | null } = await this.rest.listConversations(cursor);
+      all.push(...res.conversations);
+      cursor = res.next_cursor;
+      if (!cursor) break;
+    }
+    this.store.dispatch({ type: "conversations:loaded", conversations: all });
+  }
+
+  async refreshConversation(id: Id): Promise<Conversation | null> {
+    try {
+      const c = await this.rest.getConversation(id);
+      this.store.dispatch({ type: "conversations:loaded", conversations: [c] });
+      return c;
+    } catch (e) {
+      this.report(e);
+      return null;
+    }
+  }
+
+  /** Latest page of a conversation (when opening it). */
+  async openConversation(id: Id): Promise<void> {
+    if (!this.state.conversations[String(id)]?.conversation) await this.refreshConversation(id);
+    const page = await this.rest.messages(id, { limit: 50 });
+    this.store.dispatch({ type: "history:loaded", conversation_id: id, messages: page.messages, has_more: page.has_more, older: false });
+    this.afterMessages(page.messages);
+  }
+
+  /** The page before the oldest held message (reverse infinite scroll); false when none is left. */
+  async loadOlder(id: Id): Promise<boolean> {
+    const c = this.state.conversations[String(id)];
+    const oldest = c?.messages[0]?.seq;
+    if (!c || !c.has_older || oldest === undefined || oldest <= 1) return false;
+    const page = await this.rest.messages(id, { before: oldest, limit: 50 });
+    this.store.dispatch({ type: "history:loaded", conversation_id: id, messages: page.messages, has_more: page.has_more, older: true });
+    return page.messages.length > 0;
+  }
+
+  // ------------------------------------------------------------ actions
+
+  async editMessage(id: Id, body: string): Promise<Message> {
+    const m = this.transport.connected
+      ? (await this.transport.request<{ message: Message }>("message:edit", { message_id: id, body })).message
+      : await this.rest.editMessage(id, body);
+    this.store.dispatch({ type: "message:updated", payload: { message: m }, at: this.now() });
+    return m;
+  }
+
+  async deleteMessage(m: Message): Promise<void> {
+    if (this.transport.connected) await this.transport.request("message:delete", { message_id: m.id });
+    else await this.rest.deleteMessage(m.id);
+    this.store.dispatch({
+      type: "message:deleted",
+      payload: { conversation_id: m.conversation_id, message_id: m.id, seq: m.seq },
+      at: this.now(),
+    });
+  }
+
+  /** Adds our reaction, or removes it when we already reacted with that emoji. */
+  async toggleReaction(m: Message, emoji: string): Promise<Message> {
+    const mine = this.me && (m.reactions[emoji] ?? []).includes(this.me.id);
+    const updated = mine ? await this.rest.unreact(m.id, emoji) : await this.rest.react(m.id, emoji);
+    this.store.dispatch({ type: "message:updated", payload: { message: updated }, at: this.now() });
+    return updated;
+  }
+
+  /**
+   * Typing indicator: `true` at most every 3 s while typing (the server's expires_in_ms
+   * keeps it alive between), `false` once when the user stops.
+   */
+  setTyping(conversationId: Id, typing: boolean): void {
+    if (!this.transport.connected) return;
+    const key = String(conversationId);
+    const last = this.typingSentAt[key] ?? 0;
+    if (typing && this.now() - last < 3_000) return;
+    if (!typing && last === 0) return;
+    this.typingSentAt[key] = typing ? this.now() : 0;
+    this.transport.request("typing", { conversation_id: conversationId, typing }).catch(() => undefined);
+  }
+
+  /** Marks everything held in the conversation as read, if that moves our position. */
+  async markRead(conversationId: Id): Promise<void> {
+    const c = this.state.conversations[String(conversationId)];
+    const seq = c?.messages[c.messages.length - 1]?.seq ?? c?.last_seq ?? 0;
+    if (!c || seq <= c.last_read_seq && c.unread_count === 0) return;
+    try {
+      const res = this.transport.connected
+        ? await this.transport.request<{ last_read_seq: number; unread_count: number }>("read", { conversation_id: conversationId, seq })
+        : await this.rest.markRead(conversationId, seq);
+      this.store.dispatch({ type: "read:acked", conversation_id: conversationId, last_read_seq: res.last_read_seq, unread_count: res.unread_count });
+    } catch (e) {
+      this.report(e);
+    }
+  }
+
+  /** Planned server extension; an error ack or silence is tolerated and the receipt dropped. */
+  private async sendDelivered(conversationId: Id, seq: number): Promise<void> {
+    const key = String(conversationId);
+    if (this.deliveredUnsupported || !this.transport.connected || (this.deliveredSent[key] ?? 0) >= seq) return;
+    this.deliveredSent[key] = seq;
+    try {
+      await this.transport.request("delivered", { conversation_id: conversationId, seq }, 5_000);
+    } catch (e) {
+      // A server without the handler never acks: stop asking for this session.
+      if (e instanceof ChatError && e.code === "timeout") this.deliveredUnsupported = true;
+    }
+  }
+
+  async startDirect(userId: Id): Promise<Conversation> {
+    return this.adoptConversation(await this.rest.createDirect(userId));
+  }
+
+  async createGroup(name: string, memberIds: Id[], visibility: "private" | "public" = "private"): Promise<Conversation> {
+    return this.adoptConversation(await this.rest.createGroup(name, memberIds, visibility));
+  }
+
+  async joinRoom(id: Id): Promise<Conversation> {
+    return this.adoptConversation(await this.rest.join(id));
+  }
+
+  async addMember(conversationId: Id, userId: Id): Promise<Conversation> {
+    return this.adoptConversation(await this.rest.addMember(conversationId, userId));
+  }
+
+  async removeMember(conversationId: Id, userId: Id): Promise<void> {
+    await this.rest.removeMember(conversationId, userId);
+    if (userId === this.me?.id) this.store.dispatch({ type: "conversation:removed", conversation_id: conversationId });
+    else await this.refreshConversation(conversationId);
+  }
+
+  private adoptConversation(c: Conversation): Conversation {
+    this.store.dispatch({ type: "conversations:loaded", conversations: [c] });
+    return c;
+  }
+
+  private report(e: unknown): void {
+    for (const fn of this.errorFns) fn(e);
+  }
+}

@@ -1,0 +1,266 @@
+import type { Action } from "./events";
+import { advanceCursor, mergeMessages } from "./messages";
+import { emptyConversation, initialState, type ChatState, type ConversationState } from "./state";
+import type { Conversation, Id, Message, User } from "./types";
+
+/**
+ * The store's only way to change: (state, action) -> new state, no I/O.
+ * Each server event of PROTOCOL.md has one case; local actions cover REST answers and acks.
+ */
+export function reduce(state: ChatState, action: Action): ChatState {
+  switch (action.type) {
+    case "session":
+      return action.me ? { ...state, me: action.me, users: putUser(state.users, action.me) } : initialState();
+    case "reset":
+      return initialState();
+    case "connection":
+      return { ...state, connection: action.status, transport: action.transport ?? (action.status === "connected" ? state.transport : null) };
+
+    case "ready": {
+      const p = action.payload;
+      const convs = { ...state.conversations };
+      const seen = new Set<string>();
+      for (const c of p.conversations) {
+        const key = String(c.id);
+        seen.add(key);
+        const held = convs[key];
+        // A conversation first heard of now starts its cursor at last_seq: nothing to sync,
+        // its history is fetched lazily over REST. A known one keeps its cursor so the
+        // connect-time sync fetches exactly what was missed while away.
+        const base = held ?? { ...emptyConversation(c.id), cursor: c.last_seq };
+        convs[key] = {
+          ...base,
+          last_seq: Math.max(base.last_seq, c.last_seq),
+          last_read_seq: c.last_read_seq,
+          unread_count: c.unread_count,
+        };
+      }
+      // Conversations the user no longer belongs to drop out (removed while offline).
+      for (const key of Object.keys(convs)) if (!seen.has(key) && convs[key].conversation?.is_member !== false) delete convs[key];
+      return { ...state, me: p.user, users: putUser(state.users, p.user), conversations: convs, total_unread: p.total_unread };
+    }
+
+    case "message:new":
+    case "message:acked": {
+      const m = action.type === "message:new" ? action.payload.message : action.message;
+      return addMessages(state, [m], false);
+    }
+    case "sync:loaded":
+      return addMessages(state, action.messages, false);
+    case "message:updated":
+      return addMessages(state, [action.payload.message], true);
+    case "message:deleted": {
+      const p = action.payload;
+      return updateConv(state, p.conversation_id, (c) => {
+        const messages = c.messages.map((m) =>
+          m.id === p.message_id ? { ...m, deleted: true, body: "", reactions: {} } : m,
+        );
+        const conv = c.conversation?.last_message?.id === p.message_id
+          ? { ...c.conversation, last_message: { ...c.conversation.last_message, deleted: true, body: "" } }
+          : c.conversation;
+        return { ...c, messages, conversation: conv };
+      });
+    }
+
+    case "history:loaded": {
+      const held = state.conversations[String(action.conversation_id)];
+      const heldOldest = held?.messages[0]?.seq ?? Infinity;
+      const pageOldest = action.messages[0]?.seq ?? Infinity;
+      const next = addMessages(state, action.messages, false);
+      // Only a page reaching at least as far back as what we hold says anything about older history.
+      if (!action.older && pageOldest > heldOldest) return next;
+      return updateConv(next, action.conversation_id, (c) => ({ ...c, has_older: action.has_more }));
+    }
+
+    case "typing": {
+      const p = action.payload;
+      if (state.me && p.user_id === state.me.id) return state;
+      return updateConv(state, p.conversation_id, (c) => {
+        const typing = { ...c.typing };
+        if (p.typing) typing[String(p.user_id)] = action.at + Math.max(0, p.expires_in_ms || 0);
+        else delete typing[String(p.user_id)];
+        return { ...c, typing };
+      });
+    }
+
+    case "presence": {
+      const p = action.payload;
+      const held = state.users[String(p.user_id)];
+      if (!held) return state;
+      const user = { ...held, online: p.online, last_seen_at: p.last_seen_at ?? held.last_seen_at };
+      return { ...state, users: { ...state.users, [String(p.user_id)]: user } };
+    }
+
+    case "read": {
+      const p = action.payload;
+      return updateConv(state, p.conversation_id, (c) => {
+        const key = String(p.user_id);
+        const read_by = { ...c.read_by, [key]: Math.max(c.read_by[key] ?? 0, p.seq) };
+        const mine = state.me && p.user_id === state.me.id;
+        // Our own read on another device moves our position too.
+        return { ...c, read_by, last_read_seq: mine ? Math.max(c.last_read_seq, p.seq) : c.last_read_seq };
+      });
+    }
+    case "delivered": {
+      const p = action.payload;
+      return updateConv(state, p.conversation_id, (c) => {
+        const key = String(p.user_id);
+        return { ...c, delivered_by: { ...c.delivered_by, [key]: Math.max(c.delivered_by[key] ?? 0, p.seq) } };
+      });
+    }
+    case "read:acked":
+      return updateConv(state, action.conversation_id, (c) => ({
+        ...c,
+        last_read_seq: Math.max(c.last_read_seq, action.last_read_seq),
+        unread_count: action.unread_count,
+      }));
+    case "unread": {
+      const p = action.payload;
+      const next = updateConv(state, p.conversation_id, (c) => ({ ...c, unread_count: p.unread_count }));
+      return { ...next, total_unread: p.total_unread };
+    }
+
+    case "conversation:new":
+    case "conversation:updated":
+      return putConversations(state, [action.payload.conversation]);
+    case "conversations:loaded":
+      return putConversations(state, action.conversations);
+    case "conversation:removed": {
+      const convs = { ...state.conversations };
+      delete convs[String(action.conversation_id)];
+      return { ...state, conversations: convs, total_unread: sumUnread(convs, state.total_unread, state.conversations) };
+    }
+
+    case "member:joined":
+    case "member:left": {
+      const p = action.payload;
+      if (action.type === "member:left" && state.me && p.user.id === state.me.id) {
+        return reduce(state, { type: "conversation:removed", conversation_id: p.conversation_id });
+      }
+      const users = putUser(state.users, p.user);
+      return updateConv({ ...state, users }, p.conversation_id, (c) => {
+        if (!c.conversation) return c;
+        const others = c.conversation.members.filter((u) => u.id !== p.user.id);
+        const members = action.type === "member:joined" ? [...others, p.user] : others;
+        return { ...c, conversation: { ...c.conversation, members } };
+      });
+    }
+  }
+  return state;
+}
+
+// ------------------------------------------------------------------ helpers
+
+function putUser(users: Record<string, User>, u: User): Record<string, User> {
+  return { ...users, [String(u.id)]: { ...users[String(u.id)], ...u } };
+}
+
+function updateConv(state: ChatState, id: Id, fn: (c: ConversationState) => ConversationState): ChatState {
+  const key = String(id);
+  const held = state.conversations[key];
+  if (!held) return state;
+  const next = fn(held);
+  return next === held ? state : { ...state, conversations: { ...state.conversations, [key]: next } };
+}
+
+function addMessages(state: ChatState, incoming: Message[], authoritative: boolean): ChatState {
+  if (incoming.length === 0) return state;
+  const groups = new Map<string, Message[]>();
+  for (const m of incoming) {
+    const key = String(m.conversation_id);
+    groups.set(key, [...(groups.get(key) ?? []), m]);
+  }
+  const convs = { ...state.conversations };
+  for (const [key, msgs] of groups) {
+    // A message for a conversation not seen yet: start its cursor just below, so it is
+    // not taken for a gap; its history comes over REST when opened.
+    const held = convs[key] ?? { ...emptyConversation(Number(key)), cursor: Math.min(...msgs.map((m) => m.seq)) - 1 };
+    const messages = mergeMessages(held.messages, msgs, authoritative);
+    const newest = messages[messages.length - 1];
+    let conversation = held.conversation;
+    if (conversation && newest && newest.seq >= (conversation.last_message?.seq ?? 0)) {
+      conversation = { ...conversation, last_message: newest, last_seq: Math.max(conversation.last_seq, newest.seq) };
+    }
+    const me = state.me?.id;
+    const delivered_by = { ...held.delivered_by };
+    const read_by = { ...held.read_by };
+    // A sender has obviously received and read their own message.
+    for (const m of msgs) {
+      const k = String(m.sender_id);
+      if (m.sender_id !== me) {
+        delivered_by[k] = Math.max(delivered_by[k] ?? 0, m.seq);
+        read_by[k] = Math.max(read_by[k] ?? 0, m.seq);
+      }
+    }
+    const last_seq = Math.max(held.last_seq, newest?.seq ?? 0);
+    convs[key] = {
+      ...held,
+      conversation,
+      messages,
+      last_seq,
+      cursor: advanceCursor(held.cursor, messages),
+      delivered_by,
+      read_by,
+      // A message from someone ends their typing indicator.
+      typing: dropTypists(held.typing, msgs),
+      activity_at: maxIso(held.activity_at, newest?.created_at ?? ""),
+    };
+  }
+  return { ...state, conversations: convs };
+}
+
+function dropTypists(typing: Record<string, number>, msgs: Message[]): Record<string, number> {
+  const senders = msgs.map((m) => String(m.sender_id)).filter((k) => k in typing);
+  if (senders.length === 0) return typing;
+  const next = { ...typing };
+  for (const k of senders) delete next[k];
+  return next;
+}
+
+function putConversations(state: ChatState, list: Conversation[]): ChatState {
+  let users = state.users;
+  const convs = { ...state.conversations };
+  for (const c of list) {
+    const key = String(c.id);
+    const held = convs[key] ?? { ...emptyConversation(c.id), cursor: c.last_seq };
+    for (const u of c.members ?? []) users = putUser(users, u);
+    const receipts = c.receipts ?? c.read_state ?? {};
+    const read_by = { ...held.read_by };
+    const delivered_by = { ...held.delivered_by };
+    for (const [uid, r] of Object.entries(receipts)) {
+      if (typeof r.last_read_seq === "number") read_by[uid] = Math.max(read_by[uid] ?? 0, r.last_read_seq);
+      if (typeof r.delivered_seq === "number") delivered_by[uid] = Math.max(delivered_by[uid] ?? 0, r.delivered_seq);
+    }
+    const lastMsg = c.last_message ?? held.conversation?.last_message ?? null;
+    convs[key] = {
+      ...held,
+      conversation: { ...c, last_message: newestMessage(lastMsg, held.messages[held.messages.length - 1]) },
+      last_seq: Math.max(held.last_seq, c.last_seq),
+      last_read_seq: Math.max(held.last_read_seq, c.last_read_seq ?? 0),
+      unread_count: c.unread_count ?? held.unread_count,
+      read_by,
+      delivered_by,
+      activity_at: maxIso(held.activity_at, c.last_message?.created_at ?? c.updated_at ?? c.created_at ?? ""),
+    };
+  }
+  return { ...state, users, conversations: convs };
+}
+
+function newestMessage(a: Message | null, b: Message | undefined): Message | null {
+  if (!b) return a;
+  if (!a) return b;
+  return b.seq >= a.seq ? b : a;
+}
+
+function maxIso(a: string, b: string): string {
+  return a > b ? a : b;
+}
+
+function sumUnread(
+  convs: Record<string, ConversationState>,
+  fallback: number,
+  before: Record<string, ConversationState>,
+): number {
+  const removed = Object.keys(before).filter((k) => !(k in convs));
+  return Math.max(0, fallback - removed.reduce((n, k) => n + (before[k]?.unread_count ?? 0), 0));
+}

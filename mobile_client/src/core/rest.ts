@@ -1,0 +1,142 @@
+import { ChatError } from "./errors";
+import type { Conversation, Id, Message, Room, User } from "./types";
+
+/** The subset of fetch the client needs; inject RN's fetch, node's, or a test double. */
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string },
+) => Promise<{ status: number; ok: boolean; text(): Promise<string> }>;
+
+export interface RestOptions {
+  /** Origin of the server, "" for same origin (the PWA). */
+  baseUrl: string;
+  fetch?: FetchLike;
+  getToken: () => string | null;
+}
+
+export interface AuthResult {
+  user: User;
+  token: string;
+}
+
+export interface MessagePage {
+  messages: Message[];
+  has_more: boolean;
+}
+
+/** REST client for /api/v1: bearer-token auth, the contract's error envelope mapped to ChatError. */
+export class RestClient {
+  private readonly fetchImpl: FetchLike;
+
+  constructor(private readonly opts: RestOptions) {
+    const f = opts.fetch ?? (globalThis as { fetch?: FetchLike }).fetch;
+    if (!f) throw new Error("RestClient needs a fetch implementation");
+    // Unbound window.fetch throws "Illegal invocation" in browsers.
+    this.fetchImpl = opts.fetch ?? ((url, init) => f.call(globalThis, url, init));
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    const token = this.opts.getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let res;
+    try {
+      res = await this.fetchImpl(`${this.opts.baseUrl}/api/v1${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ChatError("network", `Network error: ${(e as Error)?.message ?? e}`);
+    }
+    const text = await res.text();
+    let data: unknown = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!res.ok) throw ChatError.from(data, res.status);
+    return data as T;
+  }
+
+  register(username: string, password: string, display_name?: string): Promise<AuthResult> {
+    return this.request("POST", "/auth/register", { username, password, ...(display_name ? { display_name } : {}) });
+  }
+  login(username: string, password: string, device_name?: string): Promise<AuthResult> {
+    return this.request("POST", "/auth/login", { username, password, ...(device_name ? { device_name } : {}) });
+  }
+  logout(): Promise<void> {
+    return this.request("POST", "/auth/logout");
+  }
+  async me(): Promise<User> {
+    return (await this.request<{ user: User }>("GET", "/me")).user;
+  }
+  async searchUsers(q: string, limit = 20): Promise<User[]> {
+    const qs = `?q=${encodeURIComponent(q)}&limit=${limit}`;
+    return (await this.request<{ users: User[] }>("GET", `/users${qs}`)).users;
+  }
+  listConversations(cursor?: string | null, limit = 50): Promise<{ conversations: Conversation[]; next_cursor: string | null }> {
+    const qs = `?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+    return this.request("GET", `/conversations${qs}`);
+  }
+  async getConversation(id: Id): Promise<Conversation> {
+    return (await this.request<{ conversation: Conversation }>("GET", `/conversations/${id}`)).conversation;
+  }
+  async createDirect(user_id: Id): Promise<Conversation> {
+    return (await this.request<{ conversation: Conversation }>("POST", "/conversations", { type: "direct", user_id }))
+      .conversation;
+  }
+  async createGroup(
+    name: string,
+    member_ids: Id[],
+    visibility: "private" | "public" = "private",
+    posting: "all" | "admins" = "all",
+  ): Promise<Conversation> {
+    const body = { type: "group", name, member_ids, visibility, posting };
+    return (await this.request<{ conversation: Conversation }>("POST", "/conversations", body)).conversation;
+  }
+  /** History page in ascending seq; `before` for older pages, nothing for the latest. */
+  messages(id: Id, opts: { before?: number; after?: number; limit?: number } = {}): Promise<MessagePage> {
+    const params = [`limit=${opts.limit ?? 50}`];
+    if (opts.before !== undefined) params.push(`before=${opts.before}`);
+    if (opts.after !== undefined) params.push(`after=${opts.after}`);
+    return this.request("GET", `/conversations/${id}/messages?${params.join("&")}`);
+  }
+  async sendMessage(conversation_id: Id, body: string, client_id: string): Promise<Message> {
+    const path = `/conversations/${conversation_id}/messages`;
+    return (await this.request<{ message: Message }>("POST", path, { body, client_id })).message;
+  }
+  async editMessage(id: Id, body: string): Promise<Message> {
+    return (await this.request<{ message: Message }>("PATCH", `/messages/${id}`, { body })).message;
+  }
+  deleteMessage(id: Id): Promise<void> {
+    return this.request("DELETE", `/messages/${id}`);
+  }
+  async react(id: Id, emoji: string): Promise<Message> {
+    return (await this.request<{ message: Message }>("POST", `/messages/${id}/reactions`, { emoji })).message;
+  }
+  async unreact(id: Id, emoji: string): Promise<Message> {
+    const path = `/messages/${id}/reactions/${encodeURIComponent(emoji)}`;
+    return (await this.request<{ message: Message }>("DELETE", path)).message;
+  }
+  markRead(id: Id, seq: number): Promise<{ conversation_id: Id; last_read_seq: number; unread_count: number }> {
+    return this.request("POST", `/conversations/${id}/read`, { seq });
+  }
+  async rooms(q = ""): Promise<Room[]> {
+    return (await this.request<{ rooms: Room[] }>("GET", `/rooms${q ? `?q=${encodeURIComponent(q)}` : ""}`)).rooms;
+  }
+  async join(id: Id): Promise<Conversation> {
+    return (await this.request<{ conversation: Conversation }>("POST", `/conversations/${id}/join`)).conversation;
+  }
+  async addMember(id: Id, user_id: Id): Promise<Conversation> {
+    return (await this.request<{ conversation: Conversation }>("POST", `/conversations/${id}/members`, { user_id }))
+      .conversation;
+  }
+  removeMember(id: Id, user_id: Id): Promise<void> {
+    return this.request("DELETE", `/conversations/${id}/members/${user_id}`);
+  }
+}

@@ -1,0 +1,60 @@
+import type { Conversation, Id, Message, User } from "./types";
+
+/** Everything the client knows about one conversation. */
+export interface ConversationState {
+  id: Id;
+  /** Full object once fetched (REST list, conversation:new/updated); null when only `ready` mentioned it. */
+  conversation: Conversation | null;
+  last_seq: number;
+  last_read_seq: number;
+  unread_count: number;
+  /** Held messages, ascending seq, unique by id. */
+  messages: Message[];
+  /**
+   * Highest seq up to which the client has everything it needs: the `sync` cursor.
+   * It only advances through contiguous seqs, so a message at cursor+2 leaves a gap to sync.
+   */
+  cursor: number;
+  /** Whether older history exists before messages[0] (reverse infinite scroll). */
+  has_older: boolean;
+  /** Latest known read / delivered seq per member id (receipts). Missing = unknown. */
+  read_by: Record<string, number>;
+  delivered_by: Record<string, number>;
+  /** user id -> epoch ms when their typing indicator expires. */
+  typing: Record<string, number>;
+  /** ISO time used to order the list: last message or conversation update. */
+  activity_at: string;
+}
+
+export type ConnectionStatus = "disconnected" | "connecting" | "connected";
+
+export interface ChatState {
+  me: User | null;
+  connection: ConnectionStatus;
+  /** "websocket" or "polling" once connected. */
+  transport: string | null;
+  users: Record<string, User>;
+  conversations: Record<string, ConversationState>;
+  total_unread: number;
+}
+
+export function initialState(): ChatState {
+  return { me: null, connection: "disconnected", transport: null, users: {}, conversations: {}, total_unread: 0 };
+}
+
+export function emptyConversation(id: Id): ConversationState {
+  return {
+    id,
+    conversation: null,
+    last_seq: 0,
+    last_read_seq: 0,
+    unread_count: 0,
+    messages: [],
+    cursor: 0,
+    has_older: true,
+    read_by: {},
+    delivered_by: {},
+    typing: {},
+    activity_at: "",
+  };
+}

@@ -1,0 +1,109 @@
+import type { ChatClient } from "../core/client";
+import { h } from "./dom";
+import type { AppContext, Screen } from "./context";
+import { authScreen } from "./screens/auth";
+import { chatScreen } from "./screens/chat";
+import { groupInfoScreen } from "./screens/groupInfo";
+import { listScreen } from "./screens/list";
+import { newChatScreen } from "./screens/newChat";
+import { roomsScreen } from "./screens/rooms";
+
+const APP_NAME = "Chat";
+
+/**
+ * Shell: hash router, offline/connecting banner, toasts, and the total-unread badge in
+ * the document title. Screens only render; all state lives in the core store.
+ */
+export function startApp(root: HTMLElement, client: ChatClient): void {
+  const banner = h("div", { class: "banner", role: "status", hidden: true });
+  const toasts = h("div", { class: "toasts", "aria-live": "assertive" });
+  const outlet = h("div", { class: "outlet" });
+  root.append(banner, outlet, toasts);
+  let screen: Screen | null = null;
+
+  const ctx: AppContext = {
+    client,
+    navigate: (hash) => {
+      if (location.hash === hash) route();
+      else location.hash = hash;
+    },
+    toast: (text) => {
+      const t = h("div", { class: "toast" }, text);
+      toasts.append(t);
+      setTimeout(() => t.remove(), 4000);
+    },
+  };
+
+  function route() {
+    screen?.destroy?.();
+    const hash = location.hash || "#/";
+    const signedIn = Boolean(client.token);
+    let m: RegExpMatchArray | null;
+    if (!signedIn) screen = authScreen(ctx);
+    else if ((m = hash.match(/^#\/c\/(\d+)\/info$/))) screen = groupInfoScreen(ctx, Number(m[1]));
+    else if ((m = hash.match(/^#\/c\/(\d+)$/))) screen = chatScreen(ctx, Number(m[1]));
+    else if (hash === "#/new") screen = newChatScreen(ctx);
+    else if (hash === "#/rooms") screen = roomsScreen(ctx);
+    else screen = listScreen(ctx);
+    outlet.replaceChildren(screen.el);
+    document.title = APP_NAME;
+    chrome();
+    moveFocus(screen.el);
+  }
+
+  /**
+   * After navigation, focus the first field on devices with a keyboard and a fine pointer
+   * (on phones that would pop the soft keyboard up), else the heading, so screen readers
+   * and keyboard users start on the new screen.
+   */
+  function moveFocus(el: HTMLElement) {
+    const desktop = matchMedia("(hover: hover) and (pointer: fine)").matches;
+    const field = el.querySelector<HTMLElement>("input:not([type=hidden]), textarea");
+    const heading = el.querySelector<HTMLElement>("h1");
+    const target = (desktop || !client.token) && field ? field : heading;
+    if (!target) return;
+    if (target === heading) target.tabIndex = -1;
+    target.focus({ preventScroll: true });
+  }
+
+  /** Banner, title badge and transport marker (read by the e2e tests), on every change. */
+  function chrome() {
+    const s = client.state;
+    const queued = client.outbox.size;
+    const offline = !navigator.onLine || (client.token && s.connection !== "connected");
+    banner.hidden = !offline;
+    banner.className = `banner ${navigator.onLine ? "connecting" : "offline"}`;
+    banner.textContent = !navigator.onLine
+      ? `You are offline.${queued ? ` ${queued} message${queued > 1 ? "s" : ""} queued.` : ""} They will be sent when you are back.`
+      : `Connecting…${queued ? ` ${queued} queued.` : ""}`;
+    const base = document.title.replace(/^\(\d+\) /, "") || APP_NAME;
+    document.title = s.total_unread > 0 ? `(${s.total_unread}) ${base}` : base;
+    document.body.dataset.connection = s.connection;
+    document.body.dataset.transport = s.transport ?? "";
+  }
+
+  client.store.subscribe(() => {
+    screen?.update();
+    chrome();
+  });
+  client.outbox.onChange(() => {
+    screen?.update();
+    chrome();
+  });
+  client.onUnauthorized(() => ctx.navigate("#/login"));
+  client.onError((e) => console.warn("chat:", e));
+  window.addEventListener("hashchange", route);
+  // The OS knows about lost connectivity long before a heartbeat times out (~45 s):
+  // close the socket at once so sends go visibly to the outbox, and reconnect on return.
+  window.addEventListener("offline", () => {
+    if (client.token) client.disconnect();
+    chrome();
+  });
+  window.addEventListener("online", () => {
+    chrome();
+    if (client.token) void client.foreground();
+  });
+  // Returning to the foreground is a reconnection moment: sync and resend.
+  document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && void client.foreground());
+  route();
+}

@@ -1,0 +1,21 @@
+import type { ChatClient } from "../core/client";
+
+/** What every screen gets: the core client, navigation, and a way to show errors. */
+export interface AppContext {
+  client: ChatClient;
+  navigate(hash: string): void;
+  toast(text: string): void;
+}
+
+export interface Screen {
+  el: HTMLElement;
+  /** Called on every store or outbox change while the screen is shown. */
+  update(): void;
+  destroy?(): void;
+}
+
+export function errorText(e: unknown): string {
+  const err = e as { code?: string; message?: string; fields?: Record<string, string> };
+  if (err?.fields) return Object.entries(err.fields).map(([k, v]) => `${k}: ${v}`).join("; ");
+  return err?.message ?? String(e);
+}

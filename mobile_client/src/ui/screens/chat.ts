@@ -1,0 +1,364 @@
+import type { OutboxEntry } from "../../core/outbox";
+import { conversationTitle, otherMembers, tickFor, typingUsers, type Tick } from "../../core/selectors";
+import type { ConversationState } from "../../core/state";
+import type { Message } from "../../core/types";
+import { avatar } from "../avatar";
+import { h, replace } from "../dom";
+import { dayKey, dayLabel, shortWhen, timeOf } from "../format";
+import { errorText, type AppContext, type Screen } from "../context";
+import { messageActions } from "./actions";
+
+const TICK_TEXT: Record<Tick | "queued" | "failed", [string, string]> = {
+  queued: ["🕓", "Queued, will send when online"],
+  failed: ["⚠", "Not sent"],
+  sent: ["✓", "Sent"],
+  delivered: ["✓✓", "Delivered"],
+  read: ["✓✓", "Read"],
+};
+
+/** Load the previous page when the reader gets this close to the top. */
+const LOAD_OLDER_PX = 300;
+const LONG_PRESS_MS = 500;
+
+interface Item {
+  key: string;
+  sig: string;
+  build: () => HTMLElement;
+}
+
+/** One conversation: reverse infinite scroll, day separators, ticks, typing, actions, composer. */
+export function chatScreen(ctx: AppContext, id: number): Screen {
+  const { client } = ctx;
+  let loadingOlder = false;
+  let prepending = false;
+  let opened = false;
+  let editing: Message | null = null;
+  let typingIdle: ReturnType<typeof setTimeout> | undefined;
+  const nodes = new Map<string, { sig: string; el: HTMLElement }>();
+
+  const title = h("h1", { class: "chat-title" });
+  const subtitle = h("p", { class: "chat-sub", "aria-live": "polite" });
+  const avatarSlot = h("span", { class: "avatar-slot" });
+  const infoLink = h("a", { class: "btn", href: `#/c/${id}/info`, "aria-label": "Conversation details" }, "Info");
+  const header = h(
+    "header",
+    { class: "bar chat-bar" },
+    h("a", { href: "#/", class: "btn back", "aria-label": "Back to conversations" }, "‹"),
+    avatarSlot,
+    h("div", { class: "chat-head" }, title, subtitle),
+    infoLink,
+  );
+  const older = h("div", { class: "older", role: "status" });
+  const log = h("div", { class: "log", role: "log", "aria-label": "Messages", "aria-live": "polite" });
+  const scroller = h("div", { class: "messages", tabIndex: 0, on: { scroll: () => maybeLoadOlder() } }, older, log);
+  const typingLine = h("p", { class: "typing", "aria-live": "polite" });
+
+  const editBanner = h("div", { class: "edit-banner", hidden: true },
+    h("span", null, "Editing message"),
+    h("button", { type: "button", class: "link", on: { click: () => stopEditing() } }, "Cancel"),
+  );
+  const input = h("textarea", {
+    id: "composer",
+    rows: 1,
+    maxLength: 4000,
+    placeholder: "Message",
+    "aria-label": "Message",
+    enterKeyHint: "send",
+    on: {
+      input: () => onTyping(),
+      keydown: (ev: KeyboardEvent) => {
+        if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+          ev.preventDefault();
+          void submit();
+        } else if (ev.key === "Escape" && editing) stopEditing();
+      },
+    },
+  });
+  const sendBtn = h("button", { type: "submit", class: "primary send", "aria-label": "Send" }, "Send");
+  const composer = h("form", { class: "composer", on: { submit: (ev: Event) => (ev.preventDefault(), void submit()) } }, input, sendBtn);
+  const joinBar = h("div", { class: "join-bar", hidden: true },
+    h("button", { type: "button", class: "primary", on: { click: () => void join() } }, "Join this room"),
+  );
+  const footer = h("footer", { class: "chat-foot" }, typingLine, editBanner, composer, joinBar);
+
+  const timer = setInterval(() => renderTyping(), 1000);
+  const onVisible = () => document.visibilityState === "visible" && void client.markRead(id);
+  document.addEventListener("visibilitychange", onVisible);
+
+  function conv(): ConversationState | undefined {
+    return client.state.conversations[String(id)];
+  }
+
+  async function open() {
+    try {
+      await client.openConversation(id);
+      opened = true;
+      update();
+      scroller.scrollTop = scroller.scrollHeight;
+      maybeLoadOlder();
+    } catch (e) {
+      ctx.toast(errorText(e));
+    }
+  }
+
+  async function join() {
+    try {
+      await client.joinRoom(id);
+      update();
+    } catch (e) {
+      ctx.toast(errorText(e));
+    }
+  }
+
+  function maybeLoadOlder() {
+    const c = conv();
+    if (!opened || loadingOlder || !c?.has_older || c.messages.length === 0) return;
+    if (scroller.scrollTop > LOAD_OLDER_PX && scroller.scrollHeight > scroller.clientHeight) return;
+    loadingOlder = true;
+    older.textContent = "Loading earlier messages…";
+    prepending = true;
+    client
+      .loadOlder(id)
+      .catch((e) => ctx.toast(errorText(e)))
+      .finally(() => {
+        prepending = false;
+        loadingOlder = false;
+        older.textContent = conv()?.has_older ? "" : "Beginning of the conversation";
+        // The page may still not fill the screen: keep going.
+        requestAnimationFrame(() => maybeLoadOlder());
+      });
+  }
+
+  async function submit() {
+    const text = input.value;
+    if (!text.trim()) return;
+    try {
+      if (editing) {
+        const m = editing;
+        stopEditing();
+        await client.editMessage(m.id, text);
+      } else {
+        input.value = "";
+        clearTimeout(typingIdle);
+        client.setTyping(id, false);
+        await client.sendMessage(id, text);
+        scroller.scrollTop = scroller.scrollHeight;
+      }
+    } catch (e) {
+      ctx.toast(errorText(e));
+    }
+    input.focus();
+  }
+
+  function onTyping() {
+    if (editing) return;
+    client.setTyping(id, input.value.length > 0);
+    clearTimeout(typingIdle);
+    typingIdle = setTimeout(() => client.setTyping(id, false), 3000);
+  }
+
+  function startEditing(m: Message) {
+    editing = m;
+    input.value = m.body;
+    editBanner.hidden = false;
+    input.focus();
+  }
+
+  function stopEditing() {
+    editing = null;
+    input.value = "";
+    editBanner.hidden = true;
+  }
+
+  function renderTyping() {
+    const names = typingUsers(client.state, id, Date.now()).map((u) => u.display_name || u.username);
+    typingLine.textContent = names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
+  }
+
+  function tickEl(status: Tick | "queued" | "failed"): HTMLElement {
+    const [glyph, label] = TICK_TEXT[status];
+    return h("span", { class: `tick ${status}`, "aria-label": label, title: label, dataset: { status } }, glyph);
+  }
+
+  function bubble(c: ConversationState, m: Message, showSender: boolean): HTMLElement {
+    const s = client.state;
+    const mine = m.sender_id === s.me?.id;
+    const tick = tickFor(s, c, m);
+    const sender = s.users[String(m.sender_id)];
+    const reactions = Object.entries(m.reactions ?? {}).filter(([, ids]) => ids.length > 0);
+    const el = h(
+      "div",
+      { class: `msg ${mine ? "mine" : "theirs"}${m.deleted ? " deleted" : ""}`, dataset: { id: String(m.id), seq: String(m.seq) } },
+      showSender && !mine ? h("span", { class: "sender" }, sender?.display_name ?? `User ${m.sender_id}`) : null,
+      h("p", { class: "body" }, m.deleted ? "This message was deleted" : m.body),
+      h("span", { class: "meta" },
+        m.edited_at && !m.deleted ? h("span", { class: "edited" }, "edited") : null,
+        h("time", { dateTime: m.created_at }, timeOf(m.created_at)),
+        tick ? tickEl(tick) : null,
+      ),
+      reactions.length
+        ? h("div", { class: "reactions" },
+            reactions.map(([emoji, ids]) =>
+              h("button", {
+                type: "button",
+                class: `reaction${s.me && ids.includes(s.me.id) ? " own" : ""}`,
+                "aria-label": `${emoji} ${ids.length}, toggle`,
+                on: { click: () => void client.toggleReaction(m, emoji).catch((e) => ctx.toast(errorText(e))) },
+              }, `${emoji} ${ids.length}`),
+            ))
+        : null,
+      m.deleted ? null : h("button", { type: "button", class: "more", "aria-label": "Message actions", on: { click: () => showActions(m) } }, "⋯"),
+    );
+    if (!m.deleted) attachLongPress(el, () => showActions(m));
+    return h("div", { class: `row ${mine ? "mine" : "theirs"}` }, el);
+  }
+
+  function queuedBubble(e: OutboxEntry): HTMLElement {
+    const status = e.state === "failed" ? "failed" : "queued";
+    return h("div", { class: "row mine" },
+      h("div", { class: `msg mine pending ${status}`, dataset: { clientId: e.client_id } },
+        h("p", { class: "body" }, e.body),
+        h("span", { class: "meta" }, h("time", null, timeOf(e.created_at)), tickEl(status)),
+        e.state === "failed"
+          ? h("span", { class: "failed-actions" },
+              h("button", { type: "button", class: "link", on: { click: () => void client.outbox.retry(e.client_id).then(() => client.flush()) } }, "Retry"),
+              h("button", { type: "button", class: "link", on: { click: () => void client.outbox.discard(e.client_id) } }, "Discard"),
+            )
+          : null,
+      ),
+    );
+  }
+
+  function showActions(m: Message) {
+    const s = client.state;
+    const c = conv();
+    const role = c?.conversation?.roles?.[String(s.me?.id)];
+    messageActions({
+      mine: m.sender_id === s.me?.id,
+      canDelete: m.sender_id === s.me?.id || role === "owner" || role === "admin",
+      onReact: (emoji) => void client.toggleReaction(m, emoji).catch((e) => ctx.toast(errorText(e))),
+      onEdit: () => startEditing(m),
+      onDelete: () => void client.deleteMessage(m).catch((e) => ctx.toast(errorText(e))),
+    });
+  }
+
+  function items(c: ConversationState): Item[] {
+    const out: Item[] = [];
+    let day = "";
+    let prevSender = -1;
+    const group = c.conversation?.type === "group";
+    for (const m of c.messages) {
+      const d = dayKey(m.created_at);
+      if (d !== day) {
+        day = d;
+        prevSender = -1;
+        const label = dayLabel(m.created_at);
+        out.push({ key: `day:${d}`, sig: label, build: () => h("div", { class: "day", role: "separator" }, h("span", null, label)) });
+      }
+      const showSender = group && m.sender_id !== prevSender;
+      prevSender = m.sender_id;
+      const tick = tickFor(client.state, c, m);
+      const sig = [m.body, m.edited_at, m.deleted, JSON.stringify(m.reactions), tick, showSender].join("|");
+      out.push({ key: `m:${m.id}`, sig, build: () => bubble(c, m, showSender) });
+    }
+    for (const e of client.outbox.list(id)) {
+      out.push({ key: `q:${e.client_id}`, sig: `${e.state}`, build: () => queuedBubble(e) });
+    }
+    return out;
+  }
+
+  /** Keyed reconcile: only changed bubbles are rebuilt, so scrolling and focus survive updates. */
+  function renderMessages(c: ConversationState) {
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
+    const prevHeight = scroller.scrollHeight;
+    const prevTop = scroller.scrollTop;
+    const list = items(c);
+    const keep = new Set(list.map((i) => i.key));
+    for (const [key, n] of nodes) if (!keep.has(key)) (n.el.remove(), nodes.delete(key));
+    list.forEach((item, index) => {
+      let n = nodes.get(item.key);
+      if (!n || n.sig !== item.sig) {
+        const el = item.build();
+        if (n) n.el.replaceWith(el);
+        n = { sig: item.sig, el };
+        nodes.set(item.key, n);
+      }
+      const at = log.children[index];
+      if (at !== n.el) log.insertBefore(n.el, at ?? null);
+    });
+    if (prepending) scroller.scrollTop = prevTop + (scroller.scrollHeight - prevHeight);
+    else if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+    if (atBottom && opened && document.visibilityState === "visible") void client.markRead(id);
+  }
+
+  function update() {
+    const s = client.state;
+    const c = conv();
+    if (!c) {
+      title.textContent = "Conversation";
+      subtitle.textContent = opened ? "You are no longer a member" : "Loading…";
+      return;
+    }
+    const t = conversationTitle(s, c);
+    title.textContent = t;
+    document.title = document.title.replace(/^(\(\d+\) )?.*$/, `$1${t}`);
+    const convObj = c.conversation;
+    if (s.connection !== "connected") {
+      // Presence is stale while we are cut off: say so instead of showing old dots.
+      subtitle.textContent = navigator.onLine ? "connecting…" : "waiting for network…";
+      infoLink.hidden = convObj?.type !== "group";
+    } else if (convObj?.type === "direct") {
+      const peer = otherMembers(s, c)[0];
+      subtitle.textContent = peer?.online ? "online" : peer?.last_seen_at ? `last seen ${shortWhen(peer.last_seen_at)} ${timeOf(peer.last_seen_at)}` : "offline";
+      infoLink.hidden = true;
+    } else if (convObj) {
+      const online = convObj.members.filter((u) => s.users[String(u.id)]?.online).length;
+      subtitle.textContent = `${convObj.members.length} members, ${online} online`;
+      infoLink.hidden = false;
+    }
+    const member = convObj?.is_member !== false;
+    const role = convObj?.roles?.[String(s.me?.id)];
+    const mayPost = member && !(convObj?.posting === "admins" && role === "member");
+    composer.hidden = !member;
+    joinBar.hidden = member;
+    input.disabled = !mayPost;
+    input.placeholder = mayPost ? "Message" : "Only admins can post here";
+    const peer = convObj?.type === "direct" ? otherMembers(s, c)[0] : undefined;
+    replace(avatarSlot, avatar(peer?.id ?? c.id, t, s.connection === "connected" && peer?.online, convObj?.type === "group"));
+    renderMessages(c);
+    renderTyping();
+  }
+
+  const unsubscribeOutbox = client.outbox.onChange(() => update());
+  void open();
+  update();
+  return {
+    el: h("main", { class: "screen chat-screen" }, header, scroller, footer),
+    update,
+    destroy() {
+      clearInterval(timer);
+      clearTimeout(typingIdle);
+      client.setTyping(id, false);
+      unsubscribeOutbox();
+      document.removeEventListener("visibilitychange", onVisible);
+    },
+  };
+}
+
+/** Long-press on touch opens the actions; desktop uses right-click or the ⋯ button. */
+function attachLongPress(el: HTMLElement, fire: () => void) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const cancel = () => clearTimeout(timer);
+  el.addEventListener("pointerdown", (ev) => {
+    if (ev.pointerType !== "touch") return;
+    timer = setTimeout(fire, LONG_PRESS_MS);
+  });
+  el.addEventListener("pointerup", cancel);
+  el.addEventListener("pointercancel", cancel);
+  el.addEventListener("pointermove", cancel);
+  el.addEventListener("contextmenu", (ev) => {
+    ev.preventDefault();
+    cancel();
+    fire();
+  });
+}

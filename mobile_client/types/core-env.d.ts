@@ -1,0 +1,8 @@
+/**
+ * The few host globals the core uses. Declared here (instead of pulling in the DOM
+ * lib) so `tsc -p tsconfig.core.json` proves the core never touches window/document.
+ * Browsers, Node >= 18 and React Native all provide these.
+ */
+declare function setTimeout(handler: () => void, timeout?: number): any;
+declare function clearTimeout(id: any): void;
+declare const console: { warn(...args: unknown[]): void; error(...args: unknown[]): void; log(...args: unknown[]): void };

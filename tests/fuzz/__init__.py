@@ -1,0 +1,1 @@
+"""Hypothesis fuzzing of every socket event and REST endpoint (issue 5)."""

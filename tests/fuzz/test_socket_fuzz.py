@@ -1,0 +1,112 @@
+"""Fuzz every /chat event: every answer is an ack (never a crash, hang or
+internal error) and a normal send works afterwards.
+
+Volume runs in-process (Flask-SocketIO's test client, >= 10,000 payloads);
+a smaller run goes over a real server's WebSocket and long-polling transports.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import socketio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chatapp import jsonmodule
+from chatapp.services import conversations
+from tests.security.live import live_server, register
+from tests.support.clients import Api, Device
+
+from .strategies import assert_is_ack, event_and_payload
+
+NAMESPACE = "/chat"
+IN_PROCESS_EXAMPLES = 500
+BATCH = 21  # payloads per example: 500 x 21 = 10,500 per run, minus the few orjson cannot encode
+REAL_EXAMPLES = 400
+FUZZ_SETTINGS = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
+
+
+def _world(make_user):
+    alice, alice_token = make_user()
+    bob, _ = make_user()
+    group = conversations.create_group(alice, "fuzz", [bob.id], "private", "all")
+    direct, _ = conversations.open_direct(alice, bob.id)
+    return alice_token, [group["id"], direct["id"]]
+
+
+def test_fuzz_every_event_in_process(app, make_user, socket_client):
+    # The fuzzer sends thousands of messages; the rate limit has its own tests.
+    app.config["RATE_MESSAGES_BURST"] = 10**9
+    token, conversation_ids = _world(make_user)
+    client = socket_client(token)
+    assert client.is_connected(NAMESPACE)
+    counter = {"payloads": 0, "ok": 0, "unencodable": 0}
+
+    @settings(max_examples=IN_PROCESS_EXAMPLES, **FUZZ_SETTINGS)
+    @given(st.lists(event_and_payload(), min_size=BATCH, max_size=BATCH))
+    def run(batch):
+        for event, payload in batch:
+            try:
+                jsonmodule.dumps(payload)
+            except TypeError:
+                # The in-process client encodes with the server's orjson, which cannot
+                # write integers beyond 64 bits; the real-socket fuzz below sends those.
+                counter["unencodable"] += 1
+                continue
+            ack = client.emit(event, payload, namespace=NAMESPACE, callback=True)
+            assert_is_ack(ack)
+            counter["payloads"] += 1
+            counter["ok"] += ack["ok"] is True
+        assert client.is_connected(NAMESPACE)
+
+    run()
+    print(f"in-process socket fuzz: {counter['payloads']} payloads, {counter['ok']} accepted, "
+          f"{counter['unencodable']} left to the real-socket run")
+    assert counter["payloads"] >= 10_000
+    ack = client.emit("message:send", {"conversation_id": conversation_ids[0], "body": "after the storm",
+                                       "client_id": str(uuid.uuid4())}, namespace=NAMESPACE, callback=True)
+    assert ack["ok"] is True, ack
+    assert any(p["name"] == "message:new" and p["args"][0]["message"]["id"] == ack["message"]["id"]
+               for p in client.get_received(NAMESPACE))
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory):
+    with live_server(tmp_path_factory.mktemp("fuzz"), CHAT_RATE_MESSAGES_BURST="1000000") as server:
+        yield server
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_fuzz_every_event_over_a_real_socket(real_server, transport):
+    alice, bob = register(real_server.url), register(real_server.url)
+    group = Api(real_server.url, alice["token"]).post(
+        "/conversations", json={"type": "group", "name": "fuzz", "member_ids": [bob["user"]["id"]]}).json()
+    # python-socketio keeps one JSON module for the whole process (Packet.json), and
+    # create_app set it to orjson; a standard client encodes integers beyond 64 bits.
+    saved_json = socketio.packet.Packet.json
+    device = Device(real_server.url, alice["token"], transport=transport, json=json).connect()
+    counter = {"payloads": 0}
+    try:
+        @settings(max_examples=REAL_EXAMPLES, **FUZZ_SETTINGS)
+        @given(event_and_payload())
+        def run(pair):
+            event, payload = pair
+            ack = device.call(event, payload, timeout=10)
+            assert_is_ack(ack)
+            counter["payloads"] += 1
+
+        run()
+        assert device.client.connected
+        ack = device.call("message:send", {"conversation_id": group["conversation"]["id"], "body": "still here",
+                                           "client_id": str(uuid.uuid4())})
+        assert ack["ok"] is True, ack
+        device.wait_for("message:new", lambda d: d["message"]["id"] == ack["message"]["id"])
+    finally:
+        device.close()
+        socketio.packet.Packet.json = saved_json
+    print(f"real-server socket fuzz ({transport}): {counter['payloads']} payloads")
+    assert "Traceback" not in real_server.log()

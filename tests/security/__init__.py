@@ -1,0 +1,1 @@
+"""Hostile input and security tests (issue 5)."""

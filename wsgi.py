@@ -1,0 +1,53 @@
+"""Entry point: monkey-patching first (when the async mode needs it), then the app.
+
+``python wsgi.py`` serves on HOST/PORT; gunicorn serves ``wsgi:app``.
+"""
+
+import os
+
+ASYNC_MODE = os.environ.get("CHAT_ASYNC_MODE", "eventlet")
+_DB_URL = os.environ.get("CHAT_DATABASE_URL", os.environ.get("DATABASE_URL", ""))
+
+if ASYNC_MODE == "eventlet":
+    import eventlet
+
+    eventlet.monkey_patch()
+    if _DB_URL.startswith("postgres"):
+        from psycogreen.eventlet import patch_psycopg
+
+        # psycopg2 waits on the hub instead of blocking it. monkey_patch() has
+        # already done the same (its psycopg patcher); explicit, and the same
+        # call as under gevent, where nothing else does it.
+        # tests/e2e/test_postgres_green.py proves both.
+        patch_psycopg()
+elif ASYNC_MODE == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+    if _DB_URL.startswith("postgres"):
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()
+    # gunicorn's plain gevent worker upgrades through simple-websocket, the
+    # others through gevent-websocket: serve both (see the module).
+    from chatapp.realtime.gevent_websocket import install as _install_gevent_websocket
+
+    _install_gevent_websocket()
+    import logging
+
+    # gevent-websocket logs every request at INFO, ignoring log_output=False.
+    logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)
+
+from chatapp import create_app  # noqa: E402
+from chatapp.extensions import socketio  # noqa: E402
+
+app = create_app()
+
+if __name__ == "__main__":
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "5000"))
+    kwargs: dict = {"allow_unsafe_werkzeug": True} if socketio.async_mode == "threading" else {}
+    if socketio.async_mode == "eventlet":
+        # eventlet's WSGI server caps concurrent connections at 1024 by default.
+        kwargs["max_size"] = int(os.environ.get("CHAT_MAX_CONNECTIONS", "20000"))
+    socketio.run(app, host=host, port=port, log_output=False, **kwargs)
