@@ -367,8 +367,9 @@ def test_shipped_haproxy_config_terminates_tls_and_stays_sticky(cluster, tmp_pat
     haproxy = require_binary("haproxy")
     check = subprocess.run([haproxy, "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
-    process = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    haproxy_log = tmp_path / "haproxy.log"
+    with haproxy_log.open("wb") as log_file:
+        process = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=log_file, stderr=subprocess.STDOUT)
     base = f"https://127.0.0.1:{ports['https']}"
     opened: list[Device] = []
     try:
@@ -409,7 +410,13 @@ def test_shipped_haproxy_config_terminates_tls_and_stays_sticky(cluster, tmp_pat
                 session.trust_env = False  # else REQUESTS_CA_BUNDLE would override ``verify``
                 device = Device(base, who["token"], transport, http_session=session)
                 opened.append(device)
-                pair.append(device.connect())
+                try:
+                    pair.append(device.connect())
+                except Exception as exc:
+                    raise AssertionError(
+                        f"TLS connect over {transport} failed: {exc!r}\n--- haproxy\n"
+                        f"{haproxy_log.read_text()[-3000:]}\n{logs(cluster)}"
+                    ) from exc
             message = send(pair[0], conversation["id"], f"over TLS by {transport}")
             pair[1].wait_for("message:new", new_message(message["id"]))
             if transport == "polling":  # every poll of the session went through the same cookie
