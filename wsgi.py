@@ -44,10 +44,12 @@ from chatapp.extensions import socketio  # noqa: E402
 app = create_app()
 
 if __name__ == "__main__":
-    host = os.environ.get("HOST", "127.0.0.1")
-    port = int(os.environ.get("PORT", "5000"))
-    kwargs: dict = {"allow_unsafe_werkzeug": True} if socketio.async_mode == "threading" else {}
-    if socketio.async_mode == "eventlet":
-        # eventlet's WSGI server caps concurrent connections at 1024 by default.
-        kwargs["max_size"] = int(os.environ.get("CHAT_MAX_CONNECTIONS", "20000"))
-    socketio.run(app, host=host, port=port, log_output=False, **kwargs)
+    from chatapp.serving import serve
+
+    serve(
+        app,
+        socketio,
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "5000")),
+        max_connections=int(os.environ.get("CHAT_MAX_CONNECTIONS", "20000")),
+    )
