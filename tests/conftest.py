@@ -61,14 +61,21 @@ def app(database_url: str, tmp_path):
             if test_client.is_connected("/chat"):
                 test_client.disconnect("/chat")
         app.extensions["chat.tasks"].shutdown()
-        db.session.remove()
-        if TEST_DB == "postgres":
-            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            db.session.commit()
-        else:
-            db.drop_all()
-        db.engine.dispose()
+        reset_database()
+
+
+def reset_database() -> None:
+    """Leave the test database empty for the next test: the scratch PostgreSQL
+    database is shared by the whole run (emptied, its schema kept); a SQLite
+    database is per test (dropped)."""
+    db.session.remove()
+    if TEST_DB == "postgres":
+        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.session.commit()
+    else:
+        db.drop_all()
+    db.engine.dispose()
 
 
 @pytest.fixture

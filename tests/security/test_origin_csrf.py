@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from chatapp import create_app
 from chatapp.extensions import db
 from chatapp.models import Conversation, Message
+from tests.conftest import reset_database
 from tests.support.server import PYTHON, ROOT
 
 from .live import PASSWORD, live_server, register
@@ -129,7 +130,7 @@ def test_login_works_with_a_leftover_session_cookie(app, cookie_client):
     assert response.status_code == 200
 
 
-def test_configured_origin_is_allowed_for_cookie_writes(database_url, make_user):
+def test_configured_origin_is_allowed_for_cookie_writes(database_url):
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, CORS_ALLOWED_ORIGINS=["https://app.example"])
     with app.app_context():
         db.create_all()
@@ -146,8 +147,7 @@ def test_configured_origin_is_allowed_for_cookie_writes(database_url, make_user)
                               headers={**XRW, "Origin": "https://app.example.evil.example"})
             assert bad.status_code == 403
         finally:
-            db.session.remove()
-            db.drop_all()
+            reset_database()
 
 
 def test_web_client_sends_bearer_on_every_authenticated_call():
