@@ -30,6 +30,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), static_folder=None)
     app.config.from_object(config_by_name[config_name or os.environ.get("CHAT_CONFIG", "development")])
     app.config.update(overrides)
+    app.json = jsonmodule.OrjsonProvider(app)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     _check_production(app)

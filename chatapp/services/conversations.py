@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Iterable
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, bindparam, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -38,6 +38,26 @@ def get_visible(user: User, conversation_id: object) -> tuple[Conversation, Memb
     if member is None and not is_public(conversation):
         raise NotFound("no such conversation")
     return conversation, member
+
+
+# Read access alone, without loading the conversation and its members: the
+# scroll-back path asks this once per page.
+_READ_ACCESS = (
+    select(Conversation.type, Conversation.visibility, Membership.user_id)
+    .outerjoin(
+        Membership, and_(Membership.conversation_id == Conversation.id, Membership.user_id == bindparam("p_uid"))
+    )
+    .where(Conversation.id == bindparam("p_cid"))
+)
+
+
+def readable_id(user: User, conversation_id: object) -> int:
+    """The id of a conversation ``user`` may read (same rule as ``get_visible``), in one Core query."""
+    cid = entity_id(conversation_id, "conversation_id")
+    row = db.session.connection().execute(_READ_ACCESS, {"p_cid": cid, "p_uid": user.id}).first()
+    if row is None or (row.user_id is None and not (row.type == GROUP and row.visibility == "public")):
+        raise NotFound("no such conversation")
+    return cid
 
 
 def get_member(user: User, conversation_id: object) -> tuple[Conversation, Membership]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Conversation, Membership, Message, Reaction, User
 from ..timeutil import iso, utcnow
 from . import events, ratelimit
-from .conversations import get_member, get_visible, member_ids
+from .conversations import get_member, get_visible, member_ids, readable_id
 from .errors import Conflict, Forbidden, NotFound, ValidationError, field_error
 from .validation import MISSING, entity_id, integer, require_object, string, text
 from .validation import client_id as parse_client_id
@@ -262,6 +262,25 @@ def react(user: User, message_id: object, emoji: object, *, add: bool) -> dict:
 # ---------------------------------------------------------------- read paths
 
 
+# Keyset pagination on the (conversation_id, seq) unique index, never OFFSET;
+# pre-built Core statements, no ORM objects: this is the scroll-back hot path.
+_IN_CONVERSATION = _MESSAGES.c.conversation_id == bindparam("p_cid")
+_PAGE_LIMIT = bindparam("p_limit", type_=Integer)
+_PAGE_LATEST = select(*_MESSAGES.c).where(_IN_CONVERSATION).order_by(_MESSAGES.c.seq.desc()).limit(_PAGE_LIMIT)
+_PAGE_BEFORE = (
+    select(*_MESSAGES.c)
+    .where(_IN_CONVERSATION, _MESSAGES.c.seq < bindparam("p_seq"))
+    .order_by(_MESSAGES.c.seq.desc())
+    .limit(_PAGE_LIMIT)
+)
+_PAGE_AFTER = (
+    select(*_MESSAGES.c)
+    .where(_IN_CONVERSATION, _MESSAGES.c.seq > bindparam("p_seq"))
+    .order_by(_MESSAGES.c.seq)
+    .limit(_PAGE_LIMIT)
+)
+
+
 def history(
     user: User, conversation_id: object, before: object, after: object, limit: object
 ) -> tuple[list[dict], bool]:
@@ -272,17 +291,14 @@ def history(
     if before_seq is not None and after_seq is not None:
         raise ValidationError("use before or after, not both", fields={"before": "conflicts with after"})
     count = _clamp(limit, cfg["HISTORY_DEFAULT_LIMIT"], cfg["HISTORY_MAX_LIMIT"])
-    conversation, _ = get_visible(user, conversation_id)
-    # Keyset pagination on the (conversation_id, seq) unique index, never OFFSET;
-    # Core rows, not ORM objects: this is the scroll-back hot path.
-    stmt = select(*_MESSAGES.c).where(_MESSAGES.c.conversation_id == conversation.id)
+    cid = readable_id(user, conversation_id)
     if after_seq is not None:
-        stmt = stmt.where(_MESSAGES.c.seq > after_seq).order_by(_MESSAGES.c.seq)
+        stmt, params = _PAGE_AFTER, {"p_seq": after_seq}
+    elif before_seq is not None:
+        stmt, params = _PAGE_BEFORE, {"p_seq": before_seq}
     else:
-        if before_seq is not None:
-            stmt = stmt.where(_MESSAGES.c.seq < before_seq)
-        stmt = stmt.order_by(_MESSAGES.c.seq.desc())
-    rows = db.session.connection().execute(stmt.limit(count + 1)).mappings().all()
+        stmt, params = _PAGE_LATEST, {}
+    rows = db.session.connection().execute(stmt, {"p_cid": cid, "p_limit": count + 1, **params}).mappings().all()
     page = list(rows[:count])
     if after_seq is None:
         page.reverse()
@@ -290,6 +306,11 @@ def history(
 
 
 _REACTIONS = Reaction.__table__
+_REACTIONS_OF = (
+    select(_REACTIONS.c.message_id, _REACTIONS.c.emoji, _REACTIONS.c.user_id)
+    .where(_REACTIONS.c.message_id.in_(bindparam("p_ids", expanding=True)))
+    .order_by(_REACTIONS.c.created_at)
+)
 
 
 def rows_to_dicts(rows: list) -> list[dict]:
@@ -297,12 +318,7 @@ def rows_to_dicts(rows: list) -> list[dict]:
     live_ids = [row["id"] for row in rows if not row["deleted"]]
     reactions: dict[int, dict[str, list[int]]] = {}
     if live_ids:
-        stmt = (
-            select(_REACTIONS.c.message_id, _REACTIONS.c.emoji, _REACTIONS.c.user_id)
-            .where(_REACTIONS.c.message_id.in_(live_ids))
-            .order_by(_REACTIONS.c.created_at)
-        )
-        for message_id, emoji, user_id in db.session.connection().execute(stmt):
+        for message_id, emoji, user_id in db.session.connection().execute(_REACTIONS_OF, {"p_ids": live_ids}):
             reactions.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
     return [
         {

@@ -63,6 +63,9 @@ def test_delete_is_204_and_keeps_id_and_seq(world, published):
         {"conversation_id": world.dm, "message_id": world.message, "seq": 1}
     ]
     assert_error(world.api.patch(f"/messages/{world.message}", json={"body": "x"}), 409, "conflict")
+    reaction = {"emoji": "\U0001f44d"}
+    assert_error(world.bob_api.post(f"/messages/{world.message}/reactions", json=reaction), 409, "conflict")
+    assert_error(world.bob_api.delete(f"/messages/{world.message}/reactions/%F0%9F%91%8D"), 409, "conflict")
 
 
 def test_reactions_are_added_and_removed_by_emoji(world, published):
