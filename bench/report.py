@@ -60,11 +60,20 @@ def targets(result: dict) -> list[dict]:
     if "redis" in w and "dm" in w:
         r, single = w["redis"], w["dm"]["capacity"]
         ratio = r["capacity"] / single if single else 0
-        lowest = min((s["delivered_pct"] for s in r["steps"]), default=None)
+        # Every acknowledged message delivered live, in every step, overload included;
+        # sends refused above capacity (``unavailable``, retried by clients) are counted apart.
+        lowest = min((_acked_delivered(s) for s in r["steps"]), default=None)
+        shed = sum(s["ack_errors"].get("unavailable", 0) for s in r["steps"])
         add("two workers + Redis", ">= 70% of single-worker capacity, 100% delivered",
-            f"{r['capacity']:,} msg/s = {ratio:.0%} of {single:,}; lowest delivered % over all steps "
-            f"{_fmt(lowest, '%')}", ratio >= 0.7 and lowest is not None and lowest >= 100)
+            f"{r['capacity']:,} msg/s = {ratio:.0%} of {single:,}; acknowledged messages delivered live: lowest "
+            f"{_fmt(lowest, '%')} over all steps ({shed:,} sends refused as unavailable above capacity)",
+            ratio >= 0.7 and lowest is not None and lowest >= 100)
     return rows
+
+
+def _acked_delivered(step: dict) -> float | None:
+    """% of the acknowledged messages that reached every recipient (older reports: of all sent)."""
+    return step.get("acked_delivered_pct", step["delivered_pct"])
 
 
 def write_summary(result: dict, md_path: Path, png_path: Path) -> None:
@@ -92,14 +101,15 @@ def write_summary(result: dict, md_path: Path, png_path: Path) -> None:
 
     def sweep_table(title: str, rep: dict, unit: str = "msg/s") -> None:
         lines.extend(["", f"## {title}", "",
-                      f"| offered {unit} | sent | delivered % | deliveries/s | p50 | p90 | p99 | p99.9 | max (ms) | "
-                      "ack p99 | server CPU % | µs/msg | gen CPU % | errors |",
-                      "|" + "---|" * 14])
+                      f"| offered {unit} | sent | delivered % | acked delivered % | deliveries/s | p50 | p90 | p99 | p99.9 | "
+                      "max (ms) | ack p99 | server CPU % | µs/msg | gen CPU % | errors |",
+                      "|" + "---|" * 15])
         for s in rep["steps"]:  # the 25%-of-capacity step is the last one when it ran
             lat = s["latency_ms"]
             label = f"{s['target_rate']}" + (" (25%)" if s["name"] == "quarter" else "")
             lines.append(
-                f"| {label} | {s['sent']} | {s['delivered_pct']} | {s['deliveries_per_s']} | {lat['p50']} | "
+                f"| {label} | {s['sent']} | {s['delivered_pct']} | {_acked_delivered(s)} | {s['deliveries_per_s']} | "
+                f"{lat['p50']} | "
                 f"{lat['p90']} | {lat['p99']} | {lat['p999']} | {lat['max']} | {s['ack_latency_ms']['p99']} | "
                 f"{s['server_cpu_pct']} | {s['server_cpu_us_per_msg']} | {s['generator_cpu_pct']} | "
                 f"{s['ack_errors'] or ''} |")

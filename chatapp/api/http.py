@@ -6,10 +6,12 @@ import logging
 
 from flask import Flask, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from .. import metrics
 from ..extensions import db
-from ..services.errors import ChatError, ValidationError
+from ..services.errors import ChatError, ValidationError, server_busy
 from ..services.validation import DECIMAL_RE, entity_id
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,11 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         log.warning("database unavailable: %s", type(exc).__name__)
         return error_response("unavailable", "the database is unavailable, retry later", 503)
+
+    @app.errorhandler(PoolTimeout)
+    def database_busy(exc: PoolTimeout):
+        metrics.SHED.labels("db_pool").inc()
+        return chat_error(server_busy())
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

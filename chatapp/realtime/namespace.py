@@ -16,12 +16,13 @@ from flask import current_app, request
 from flask_socketio import Namespace
 from socketio.exceptions import ConnectionRefusedError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from .. import metrics
 from ..extensions import db
 from ..models import User
 from ..services import accounts, messaging, presence, receipts, typing
-from ..services.errors import ChatError, RateLimited, Unauthorized, Unavailable, ValidationError
+from ..services.errors import ChatError, RateLimited, Unauthorized, Unavailable, ValidationError, server_busy
 from ..services.validation import MISSING, require_object
 from . import NAMESPACE
 from .connection import authenticate
@@ -59,6 +60,10 @@ class ChatNamespace(Namespace):
         except (OperationalError, DBAPIError):
             db.session.rollback()
             self._refuse(Unavailable("the database is unavailable, retry later"))
+        except PoolTimeout:
+            db.session.rollback()
+            metrics.SHED.labels("db_pool").inc()
+            self._refuse(server_busy())
         except ChatError as exc:
             db.session.rollback()
             self._refuse(exc)
@@ -136,6 +141,10 @@ class ChatNamespace(Namespace):
             db.session.rollback()
             log.warning("database unavailable during %s", event)
             return {"ok": False, **Unavailable("the database is unavailable, retry later").envelope()}
+        except PoolTimeout:
+            db.session.rollback()
+            metrics.SHED.labels("db_pool").inc()
+            return {"ok": False, **server_busy().envelope()}
         except Exception:
             db.session.rollback()
             log.exception("unexpected error in %s", event)

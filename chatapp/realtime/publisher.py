@@ -40,4 +40,9 @@ def make_publisher(socketio: SocketIO) -> Publisher:
 
             PUBLISH_FAILURES.inc()
 
+    def batch():
+        """One message-queue publish for every event published inside (managers.py)."""
+        return socketio.server.manager.batch()
+
+    publish.batch = batch  # type: ignore[attr-defined]
     return publish

@@ -58,5 +58,11 @@ class Unavailable(ChatError):
     code, status = "unavailable", 503
 
 
+def server_busy() -> Unavailable:
+    """Every database connection of this worker is taken (the pool timed out):
+    a retryable refusal, never an internal error."""
+    return Unavailable("the server is busy, retry shortly", retry_after=1)
+
+
 def field_error(field: str, reason: str) -> ValidationError:
     return ValidationError(f"{field}: {reason}", fields={field: reason})

@@ -7,6 +7,7 @@ client never sees a message that was not stored.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -57,8 +58,10 @@ def _flush_pending(session: Session) -> None:
     if not pending:
         return
     publish = _publisher()
-    for queued in pending:
-        publish(queued)
+    # The publisher may batch a commit's events into one message-queue round trip.
+    with getattr(publish, "batch", contextlib.nullcontext)():
+        for queued in pending:
+            publish(queued)
 
 
 @event.listens_for(Session, "after_soft_rollback")
