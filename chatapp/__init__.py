@@ -35,7 +35,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
     # Pool settings (pool_size, max_overflow, pool_timeout) may be overridden; the rest is ours.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
-        **dict(overrides.get("SQLALCHEMY_ENGINE_OPTIONS") or {}),  # type: ignore[call-overload]
+        **(overrides.get("SQLALCHEMY_ENGINE_OPTIONS") or {}),  # type: ignore[dict-item]
     }
     _check_production(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)

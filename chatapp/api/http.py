@@ -9,9 +9,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from .. import metrics
 from ..extensions import db
-from ..services.errors import ChatError, ValidationError, server_busy
+from ..services.errors import ChatError, ValidationError, database_busy
 from ..services.validation import DECIMAL_RE, entity_id
 
 log = logging.getLogger(__name__)
@@ -86,9 +85,8 @@ def register_error_handlers(app: Flask) -> None:
         return error_response("unavailable", "the database is unavailable, retry later", 503)
 
     @app.errorhandler(PoolTimeout)
-    def database_busy(exc: PoolTimeout):
-        metrics.SHED.labels("db_pool").inc()
-        return chat_error(server_busy())
+    def pool_exhausted(exc: PoolTimeout):
+        return chat_error(database_busy())
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -22,7 +22,7 @@ from .. import metrics
 from ..extensions import db
 from ..models import User
 from ..services import accounts, messaging, presence, receipts, typing
-from ..services.errors import ChatError, RateLimited, Unauthorized, Unavailable, ValidationError, server_busy
+from ..services.errors import ChatError, RateLimited, Unauthorized, Unavailable, ValidationError, database_busy
 from ..services.validation import MISSING, require_object
 from . import NAMESPACE
 from .connection import authenticate
@@ -62,8 +62,7 @@ class ChatNamespace(Namespace):
             self._refuse(Unavailable("the database is unavailable, retry later"))
         except PoolTimeout:
             db.session.rollback()
-            metrics.SHED.labels("db_pool").inc()
-            self._refuse(server_busy())
+            self._refuse(database_busy())
         except ChatError as exc:
             db.session.rollback()
             self._refuse(exc)
@@ -143,8 +142,7 @@ class ChatNamespace(Namespace):
             return {"ok": False, **Unavailable("the database is unavailable, retry later").envelope()}
         except PoolTimeout:
             db.session.rollback()
-            metrics.SHED.labels("db_pool").inc()
-            return {"ok": False, **server_busy().envelope()}
+            return {"ok": False, **database_busy().envelope()}
         except Exception:
             db.session.rollback()
             log.exception("unexpected error in %s", event)

@@ -55,7 +55,7 @@ def readable_id(user: User, conversation_id: object) -> int:
     """The id of a conversation ``user`` may read (same rule as ``get_visible``), in one Core query."""
     cid = entity_id(conversation_id, "conversation_id")
     row = db.session.connection().execute(_READ_ACCESS, {"p_cid": cid, "p_uid": user.id}).first()
-    if row is None or (row.user_id is None and not (row.type == GROUP and row.visibility == "public")):
+    if row is None or (row.user_id is None and not _public(row.type, row.visibility)):
         raise NotFound("no such conversation")
     return cid
 
@@ -76,7 +76,12 @@ def find_membership(conversation: Conversation, user_id: int) -> Membership | No
 
 
 def is_public(conversation: Conversation) -> bool:
-    return conversation.type == GROUP and conversation.visibility == "public"
+    return _public(conversation.type, conversation.visibility)
+
+
+def _public(kind: str, visibility: str | None) -> bool:
+    """Public rooms are readable (not writable) by non-members."""
+    return kind == GROUP and visibility == "public"
 
 
 def member_ids(conversation: Conversation) -> list[int]:

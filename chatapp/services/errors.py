@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..metrics import SHED
+
 
 class ChatError(Exception):
     code = "internal"
@@ -58,9 +60,10 @@ class Unavailable(ChatError):
     code, status = "unavailable", 503
 
 
-def server_busy() -> Unavailable:
+def database_busy() -> Unavailable:
     """Every database connection of this worker is taken (the pool timed out):
-    a retryable refusal, never an internal error."""
+    a retryable refusal, never an internal error; counted as shed load."""
+    SHED.labels("db_pool").inc()
     return Unavailable("the server is busy, retry shortly", retry_after=1)
 
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY
-
 from chatapp.services import conversations
-
-
-def shed_count() -> float:
-    return REGISTRY.get_sample_value("chat_shed_total", {"reason": "sends_in_flight"}) or 0.0
+from tests.support.metrics import shed_total
 
 
 def test_a_send_over_the_in_flight_limit_is_refused_as_unavailable_and_counted(app, make_user, socket_client):
@@ -19,12 +14,12 @@ def test_a_send_over_the_in_flight_limit_is_refused_as_unavailable_and_counted(a
     payload = {"conversation_id": conversation["id"], "body": "hello", "client_id": "c-1"}
 
     app.config["MAX_SENDS_IN_FLIGHT"] = 0
-    before = shed_count()
+    before = shed_total("sends_in_flight")
     refused = sock.emit("message:send", payload, namespace="/chat", callback=True)
     assert refused["ok"] is False
     assert refused["error"]["code"] == "unavailable"
     assert refused["error"]["retry_after"] >= 1
-    assert shed_count() == before + 1
+    assert shed_total("sends_in_flight") == before + 1
 
     app.config["MAX_SENDS_IN_FLIGHT"] = 256
     accepted = sock.emit("message:send", payload, namespace="/chat", callback=True)

@@ -8,11 +8,11 @@ PostgreSQL, where sends beyond the pool answered ``internal``."""
 from __future__ import annotations
 
 import pytest
-from prometheus_client import REGISTRY
 
 from chatapp import create_app
 from chatapp.extensions import db
 from chatapp.services import conversations
+from tests.support.metrics import shed_total
 
 
 @pytest.fixture
@@ -34,10 +34,6 @@ def app(tmp_path):
         db.engine.dispose()
 
 
-def shed_count() -> float:
-    return REGISTRY.get_sample_value("chat_shed_total", {"reason": "db_pool"}) or 0.0
-
-
 def test_an_exhausted_pool_is_unavailable_on_both_transports_and_stores_nothing(app, make_user, socket_client):
     alice, token = make_user()
     bob, _ = make_user()
@@ -47,7 +43,7 @@ def test_an_exhausted_pool_is_unavailable_on_both_transports_and_stores_nothing(
     path = f"/api/v1/conversations/{conversation['id']}/messages"
     headers = {"Authorization": f"Bearer {token}"}
     db.session.remove()
-    before = shed_count()
+    before = shed_total("db_pool")
 
     with db.engine.connect():  # the worker's only connection
         refused = sock.emit("message:send", payload, namespace="/chat", callback=True)
@@ -58,7 +54,7 @@ def test_an_exhausted_pool_is_unavailable_on_both_transports_and_stores_nothing(
     assert rest.status_code == 503, rest.get_data(as_text=True)
     assert rest.get_json()["error"]["code"] == "unavailable"
     assert rest.headers["Retry-After"] == "1"
-    assert shed_count() == before + 2
+    assert shed_total("db_pool") == before + 2
     accepted = sock.emit("message:send", payload, namespace="/chat", callback=True)
     assert accepted["ok"] is True and accepted["message"]["seq"] == 1, "the refused sends stored nothing"
     history = app.test_client().get(path, headers=headers).get_json()["messages"]
