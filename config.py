@@ -52,6 +52,10 @@ class Config:
     # Prefix for every Redis key and channel, so tests and tenants never collide.
     REDIS_PREFIX = _env("REDIS_PREFIX", "chat")
     ASYNC_MODE = _env("ASYNC_MODE", "eventlet")
+    # This worker's name, unique in the cluster ([A-Za-z0-9_-]): it prefixes
+    # Engine.IO session ids so the load balancer routes each long-poll to its
+    # worker without cookies (chatapp/realtime/sessionids.py). Empty: no prefix.
+    WORKER_ID = _env("WORKER_ID", "")
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

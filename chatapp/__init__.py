@@ -17,7 +17,7 @@ from config import BASE_DIR, INSTANCE_DIR, config_by_name
 
 from . import jsonmodule
 from .extensions import db, migrate, socketio
-from .realtime import guard
+from .realtime import guard, sessionids
 from .realtime.managers import ChatManager, ChatRedisManager
 from .realtime.namespace import ChatNamespace
 from .realtime.publisher import make_publisher
@@ -120,6 +120,8 @@ def _init_socketio(app: Flask) -> None:
     )
     # Refuse binary packets and malformed input without buffering or tracebacks (realtime/guard.py).
     guard.install(socketio.server)
+    # Session ids name this worker: cookie-less stickiness at the load balancer.
+    sessionids.install(socketio.server.eio, cfg["WORKER_ID"], clustered=bool(cfg["REDIS_URL"]))
     app.extensions["chat.publisher"] = make_publisher(socketio)
     # The extension object is module-global; a second app (tests) replaces the namespace.
     socketio.namespace_handlers = []

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages the cluster needs, from Debian's archive:
-# the load balancer (HAProxy), and Redis/PostgreSQL only when the machine has
+# the load balancers (HAProxy; nginx, whose config a test runs too), and Redis/PostgreSQL only when the machine has
 # none. Idempotent: a binary already present skips apt entirely, so `make test`
 # pays for this once per machine. Needs root (or sudo) the first time.
 set -euo pipefail
@@ -9,13 +9,15 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
 have haproxy || need+=(haproxy)
+# nginx: only the binary; the tests run it unprivileged in the foreground.
+have nginx || need+=(nginx)
 # Redis and PostgreSQL: use the machine's services when present (CI has them);
 # install the client tools only if missing, the servers only if asked to.
 have redis-server || have redis-cli || need+=(redis-server)
 if [ "${CHAT_INSTALL_POSTGRES:-0}" = "1" ] && ! have psql; then need+=(postgresql); fi
 
 if [ ${#need[@]} -eq 0 ]; then
-    echo "system deps: present (haproxy $(haproxy -v 2>/dev/null | head -1 | awk '{print $3}'))"
+    echo "system deps: present (haproxy $(haproxy -v 2>/dev/null | head -1 | awk '{print $3}'), $(nginx -v 2>&1 | awk '{print $3}'))"
     exit 0
 fi
 
