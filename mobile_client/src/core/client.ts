@@ -1,13 +1,14 @@
 import { Backoff } from "./backoff";
+import { CacheWriter, fromCached, StorageCache, type ChatCache } from "./cache";
 import { ChatError, isTransient } from "./errors";
 import { Outbox, type OutboxEntry } from "./outbox";
 import { RestClient, type FetchLike } from "./rest";
-import { gappedConversations, syncCursors } from "./selectors";
+import { gappedConversations, syncCursors, syncRequest } from "./selectors";
 import type { ChatState } from "./state";
 import { readJson, type StorageAdapter } from "./storage";
 import { Store } from "./store";
 import { Transport, type IoFactory, type TransportOptions } from "./transport";
-import { SERVER_EVENTS, type Conversation, type Id, type Message, type SyncAck, type User } from "./types";
+import { SERVER_EVENTS, type Conversation, type Id, type Message, type ReadyPayload, type SyncAck, type User } from "./types";
 import { uuidv4 } from "./uuid";
 
 export interface ChatClientOptions {
@@ -23,6 +24,12 @@ export interface ChatClientOptions {
   newId?: () => string;
   /** Cap per sync round trip (PROTOCOL default 500, max 1000). */
   syncLimit?: number;
+  /**
+   * The offline-first cache (conversations, recent messages, cursors, versions). Defaults to
+   * one over `storage`; the web passes IndexedDB (src/platform/idbCache.ts), React Native may
+   * pass SQLite. `null` keeps nothing between runs.
+   */
+  cache?: ChatCache | null;
 }
 
 interface Session {
@@ -50,6 +57,10 @@ export class ChatClient {
   private readonly now: () => number;
   private readonly syncLimit: number;
   private syncing: Promise<void> | null = null;
+  /** Whether the server answers v2 sync (null: not known until its first answer). */
+  private syncV2: boolean | null = null;
+  private readonly cache: ChatCache | null;
+  private readonly cacheWriter: CacheWriter | null;
   private syncAgain: Id[] | "all" | null = null;
   private readonly retry = new Backoff(1_000, 30_000);
   private retryTimer: unknown = null;
@@ -71,7 +82,14 @@ export class ChatClient {
     this.rest = new RestClient({ baseUrl: opts.baseUrl, fetch: opts.fetch, getToken });
     this.outbox = new Outbox(opts.storage, `${prefix}.outbox`, opts.newId ?? uuidv4);
     this.transport = new Transport({ baseUrl: opts.baseUrl, getToken, io: opts.io, ...opts.transport });
+    this.cache = opts.cache === undefined ? new StorageCache(opts.storage, `${prefix}.cache`) : opts.cache;
+    this.cacheWriter = this.cache ? new CacheWriter(this.store, this.cache, (e) => this.report(e)) : null;
     this.wireTransport();
+  }
+
+  /** Resolves once every state change so far is in the offline cache. */
+  async cacheIdle(): Promise<void> {
+    await this.cacheWriter?.idle();
   }
 
   get state(): ChatState {
@@ -99,14 +117,34 @@ export class ChatClient {
 
   // ------------------------------------------------------------ session
 
-  /** Loads a saved session and the outbox; true when a token was found. */
+  /**
+   * Loads a saved session, the outbox and the offline cache; true when a token was found.
+   * With the cache the store holds the conversation list and recent messages before any
+   * network answer, so a UI can render at once, offline or not.
+   */
   async restore(): Promise<boolean> {
     await this.outbox.load();
     const saved = await readJson<Session | null>(this.storage, this.sessionKey, null);
     if (!saved?.token) return false;
     this.session = saved;
     this.store.dispatch({ type: "session", me: saved.user });
+    await this.loadCache(saved.user.id);
     return true;
+  }
+
+  private async loadCache(userId: Id): Promise<void> {
+    if (!this.cache || !this.cacheWriter) return;
+    try {
+      const snap = await this.cache.load();
+      if (snap.meta && snap.meta.user_id === userId) {
+        this.store.dispatch({ type: "cache:loaded", conversations: snap.conversations.map(fromCached), total_unread: snap.meta.total_unread });
+      } else if (snap.meta || snap.conversations.length) {
+        await this.cache.clear(); // another account's
+      }
+    } catch (e) {
+      this.report(e); // a broken cache only costs the offline start, never the session
+    }
+    this.cacheWriter.start();
   }
 
   async register(username: string, password: string, displayName?: string): Promise<User> {
@@ -132,6 +170,7 @@ export class ChatClient {
     await this.storage.setItem(this.sessionKey, JSON.stringify(this.session));
     await this.outbox.load();
     this.store.dispatch({ type: "session", me: res.user });
+    await this.loadCache(res.user.id);
     return res.user;
   }
 
@@ -140,6 +179,7 @@ export class ChatClient {
     this.session = null;
     for (const e of this.outbox.list()) await this.outbox.discard(e.client_id);
     await this.storage.removeItem(this.sessionKey);
+    await this.cacheWriter?.clear();
     this.store.dispatch({ type: "reset" });
   }
 
@@ -182,6 +222,10 @@ export class ChatClient {
   private onServerEvent(name: (typeof SERVER_EVENTS)[number], payload: never): void {
     this.store.dispatch({ type: name, payload, at: this.now() } as never);
     if (name === "ready") {
+      // A v2 server puts `version` on ready's conversations; with none listed, the first
+      // sync answer tells.
+      const listed = (payload as ReadyPayload).conversations ?? [];
+      if (listed.length) this.syncV2 = listed.some((c) => typeof c.version === "number");
       void this.afterReady();
       return;
     }
@@ -194,6 +238,8 @@ export class ChatClient {
       const c = (payload as { conversation: Conversation }).conversation;
       void this.sync([c.id]);
     }
+    // The server may have lost events for us (its message queue reconnected): catch up.
+    if (name === "resync") void this.sync();
   }
 
   private async afterReady(): Promise<void> {
@@ -201,13 +247,17 @@ export class ChatClient {
     // A slow network may have timed out one receipt: give the server another chance per connect.
     this.deliveredUnsupported = false;
     try {
-      await this.loadConversations();
+      // v2: one round of sync brings the list and every change; a v1 server needs the REST list.
+      if (this.syncV2 === false) await this.loadConversations();
       await this.sync();
     } catch (e) {
       this.report(e);
     }
     this.readyCount++;
     await this.flush();
+    // Presence is live state, not versioned, so catch-up cannot carry it: who is online now
+    // comes from a REST refresh in the background (nothing waits for it).
+    if (this.syncV2) void this.refreshPresence();
   }
 
   /** Own echoes settle the outbox; others' messages get a delivered receipt; gaps get a sync. */
@@ -246,6 +296,61 @@ export class ChatClient {
 
   private async runSync(only?: Id[]): Promise<void> {
     if (!this.transport.connected) return;
+    if (this.syncV2 !== false) {
+      if (await this.runSyncV2()) return;
+      // A v1 server answered: it sends no conversation objects, so fetch the list over REST.
+      try {
+        await this.loadConversations();
+      } catch (e) {
+        this.report(e);
+        return;
+      }
+    }
+    await this.runSyncV1(only);
+  }
+
+  /**
+   * v2 catch-up: `cursors` and `versions` of every held conversation; the answer's
+   * conversations, removals, changes and messages are applied page by page, and the next
+   * page asks from the cursors and versions the server advanced, until has_more is false.
+   * Returns false when the server turned out to speak v1 (nothing lost: its messages are applied).
+   */
+  private async runSyncV2(): Promise<boolean> {
+    let req = syncRequest(this.state);
+    for (let round = 0; round < 100; round++) {
+      let ack: SyncAck;
+      try {
+        ack = await this.transport.request<SyncAck>("sync", { ...req, limit: this.syncLimit });
+      } catch (e) {
+        this.report(e);
+        return true;
+      }
+      const messages = ack.messages ?? [];
+      if (!Array.isArray(ack.changes) && !ack.versions) {
+        this.syncV2 = false;
+        this.store.dispatch({ type: "sync:loaded", messages });
+        this.afterMessages(messages, false);
+        return false;
+      }
+      this.syncV2 = true;
+      const next = nextSyncRequest(req, ack);
+      this.store.dispatch({
+        type: "sync:applied",
+        messages,
+        changes: ack.changes ?? [],
+        conversations: ack.conversations ?? [],
+        removed: ack.removed ?? [],
+        cursors: next.cursors,
+        versions: next.versions,
+      });
+      this.afterMessages(messages, false);
+      if (!ack.has_more) return true;
+      req = next;
+    }
+    return true;
+  }
+
+  private async runSyncV1(only?: Id[]): Promise<void> {
     let cursors = syncCursors(this.state, only);
     // Bounded: a server that kept answering has_more would otherwise spin forever.
     for (let round = 0; round < 100 && Object.keys(cursors).length > 0; round++) {
@@ -328,6 +433,23 @@ export class ChatClient {
       if (!cursor) break;
     }
     this.store.dispatch({ type: "conversations:loaded", conversations: all });
+  }
+
+  /** Members' current presence (REST), without touching anything versioned. */
+  async refreshPresence(): Promise<void> {
+    try {
+      const users: User[] = [];
+      let cursor: string | null = null;
+      for (let page = 0; page < 20; page++) {
+        const res: { conversations: Conversation[]; next_cursor: string | null } = await this.rest.listConversations(cursor);
+        for (const c of res.conversations) users.push(...(c.members ?? []));
+        cursor = res.next_cursor;
+        if (!cursor) break;
+      }
+      this.store.dispatch({ type: "presence:loaded", users });
+    } catch (e) {
+      this.report(e);
+    }
   }
 
   async refreshConversation(id: Id): Promise<Conversation | null> {
@@ -459,4 +581,38 @@ export class ChatClient {
   private report(e: unknown): void {
     for (const fn of this.errorFns) fn(e);
   }
+}
+
+/**
+ * What to send for the next page. The server's own `cursors` / `versions` (an extension of
+ * this server) are exactly that; without them the contract's rule applies: cursors to the
+ * highest seq received, versions to the highest version received, a conversation new to the
+ * client at the cursor and version of the object received (its history comes over REST),
+ * removed ones dropped.
+ */
+export function nextSyncRequest(
+  req: { cursors: Record<string, number>; versions: Record<string, number> },
+  ack: SyncAck,
+): { cursors: Record<string, number>; versions: Record<string, number> } {
+  if (ack.cursors && ack.versions) return { cursors: { ...ack.cursors }, versions: { ...ack.versions } };
+  const cursors = { ...req.cursors };
+  const versions = { ...req.versions };
+  for (const c of ack.conversations ?? []) {
+    const key = String(c.id);
+    if (!(key in cursors)) cursors[key] = c.last_seq;
+    if (!(key in versions) && typeof c.version === "number") versions[key] = c.version;
+  }
+  for (const m of ack.messages ?? []) {
+    const key = String(m.conversation_id);
+    cursors[key] = Math.max(cursors[key] ?? 0, m.seq);
+  }
+  for (const m of [...(ack.changes ?? []), ...(ack.messages ?? [])]) {
+    const key = String(m.conversation_id);
+    if (typeof m.version === "number" && key in versions) versions[key] = Math.max(versions[key], m.version);
+  }
+  for (const id of ack.removed ?? []) {
+    delete cursors[String(id)];
+    delete versions[String(id)];
+  }
+  return { cursors, versions };
 }

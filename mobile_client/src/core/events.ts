@@ -1,4 +1,4 @@
-import type { ConnectionStatus } from "./state";
+import type { ConnectionStatus, ConversationState } from "./state";
 import type { Conversation, Id, Message, ServerEvents, User } from "./types";
 
 /** A server event as the store sees it: name, payload, and the local receive time (for typing expiry). */
@@ -14,6 +14,20 @@ export type LocalAction =
   | { type: "conversation:removed"; conversation_id: Id }
   | { type: "history:loaded"; conversation_id: Id; messages: Message[]; has_more: boolean; older: boolean }
   | { type: "sync:loaded"; messages: Message[] }
+  /** One page of a v2 sync answer (`versions` sent). */
+  | {
+      type: "sync:applied";
+      messages: Message[];
+      changes: Message[];
+      conversations: Conversation[];
+      removed: Id[];
+      cursors?: Record<string, number>;
+      versions?: Record<string, number>;
+    }
+  /** The offline cache's snapshot at start-up (see cache.ts). */
+  | { type: "cache:loaded"; conversations: ConversationState[]; total_unread: number }
+  /** Members' live presence from a REST refresh (presence is not versioned). */
+  | { type: "presence:loaded"; users: User[] }
   | { type: "message:acked"; message: Message }
   | { type: "read:acked"; conversation_id: Id; last_read_seq: number; unread_count: number }
   | { type: "reset" };

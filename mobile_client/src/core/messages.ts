@@ -5,10 +5,16 @@ import type { Message } from "./types";
  * arrive from the send ack, its own `message:new` echo, a sync and a history page.
  */
 
-/** Which of two copies of one message to keep: deletions and later edits win. */
+/**
+ * Which of two copies of one message to keep: deletions win, then the higher `version`
+ * (v2: a sync answer may be older than a live event that overtook it), then later edits.
+ */
 export function newerOf(held: Message, incoming: Message): Message {
   if (held.deleted && !incoming.deleted) return held;
   if (incoming.deleted && !held.deleted) return incoming;
+  if (held.version !== undefined && incoming.version !== undefined && held.version !== incoming.version) {
+    return incoming.version > held.version ? incoming : held;
+  }
   const a = held.edited_at ?? "";
   const b = incoming.edited_at ?? "";
   if (a > b) return held;
@@ -27,7 +33,7 @@ export function mergeMessages(list: Message[], incoming: Message[], authoritativ
   let changed = false;
   for (const m of incoming) {
     const held = byId.get(m.id);
-    const next = held ? (authoritative ? m : newerOf(held, m)) : m;
+    const next = held ? (authoritative && !isOlder(m, held) ? m : newerOf(held, m)) : m;
     if (next !== held) {
       byId.set(m.id, next);
       changed = true;
@@ -35,6 +41,11 @@ export function mergeMessages(list: Message[], incoming: Message[], authoritativ
   }
   if (!changed) return list;
   return [...byId.values()].sort((x, y) => x.seq - y.seq);
+}
+
+/** True when both copies carry a version and `a` is older than `b`. */
+export function isOlder(a: { version?: number }, b: { version?: number }): boolean {
+  return a.version !== undefined && b.version !== undefined && a.version < b.version;
 }
 
 /** Advances a sync cursor through contiguous seqs present in the sorted list. */

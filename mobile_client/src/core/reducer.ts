@@ -1,5 +1,5 @@
 import type { Action } from "./events";
-import { advanceCursor, mergeMessages } from "./messages";
+import { advanceCursor, isOlder, mergeMessages, newerOf } from "./messages";
 import { emptyConversation, initialState, type ChatState, type ConversationState } from "./state";
 import type { Conversation, Id, Message, User } from "./types";
 
@@ -8,6 +8,48 @@ import type { Conversation, Id, Message, User } from "./types";
  * Each server event of PROTOCOL.md has one case; local actions cover REST answers and acks.
  */
 export function reduce(state: ChatState, action: Action): ChatState {
+  return advanceVersion(apply(state, action), action);
+}
+
+/**
+ * v2: a live event announcing version held+1 is the very next change, and it has just been
+ * applied, so the held version may move to it. Anything else (a jump: something was missed
+ * or is still in flight; a repeat) leaves the version to the next sync, which is always safe.
+ */
+function advanceVersion(state: ChatState, action: Action): ChatState {
+  const live = liveVersion(action);
+  if (!live) return state;
+  const [id, version] = live;
+  return updateConv(state, id, (c) => (c.version !== null && version === c.version + 1 ? { ...c, version } : c));
+}
+
+function liveVersion(action: Action): [Id, number] | null {
+  let id: Id | undefined;
+  let version: number | undefined;
+  switch (action.type) {
+    case "message:new":
+    case "message:updated":
+      ({ conversation_id: id, version } = action.payload.message);
+      break;
+    case "message:acked":
+      ({ conversation_id: id, version } = action.message);
+      break;
+    case "message:deleted":
+    case "read":
+    case "delivered":
+    case "member:joined":
+    case "member:left":
+      ({ conversation_id: id, version } = action.payload);
+      break;
+    case "conversation:new":
+    case "conversation:updated":
+      ({ id, version } = action.payload.conversation);
+      break;
+  }
+  return id !== undefined && typeof version === "number" ? [id, version] : null;
+}
+
+function apply(state: ChatState, action: Action): ChatState {
   switch (action.type) {
     case "session":
       return action.me ? { ...state, me: action.me, users: putUser(state.users, action.me) } : initialState();
@@ -47,13 +89,32 @@ export function reduce(state: ChatState, action: Action): ChatState {
     }
     case "sync:loaded":
       return addMessages(state, action.messages, false);
+    case "sync:applied":
+      return applySync(state, action);
+    case "cache:loaded": {
+      // The offline-first cold start: what the device held last time, before any network answer.
+      // Anything already known (a fast network beat the cache) wins over the cached copy.
+      const convs = { ...state.conversations };
+      let users = state.users;
+      for (const c of action.conversations) {
+        for (const u of c.conversation?.members ?? []) users = putUser(users, u);
+        if (!convs[String(c.id)]) convs[String(c.id)] = c;
+      }
+      const fresh = Object.keys(state.conversations).length === 0;
+      return { ...state, users, conversations: convs, total_unread: fresh ? action.total_unread : state.total_unread };
+    }
+    case "presence:loaded": {
+      let users = state.users;
+      for (const u of action.users) users = putUser(users, u);
+      return { ...state, users };
+    }
     case "message:updated":
-      return addMessages(state, [action.payload.message], true);
+      return applyUpdates(state, [action.payload.message], true);
     case "message:deleted": {
       const p = action.payload;
       return updateConv(state, p.conversation_id, (c) => {
         const messages = c.messages.map((m) =>
-          m.id === p.message_id ? { ...m, deleted: true, body: "", reactions: {} } : m,
+          m.id === p.message_id ? { ...m, deleted: true, body: "", reactions: {}, version: p.version ?? m.version } : m,
         );
         const conv = c.conversation?.last_message?.id === p.message_id
           ? { ...c.conversation, last_message: { ...c.conversation.last_message, deleted: true, body: "" } }
@@ -125,11 +186,8 @@ export function reduce(state: ChatState, action: Action): ChatState {
       return putConversations(state, [action.payload.conversation]);
     case "conversations:loaded":
       return putConversations(state, action.conversations);
-    case "conversation:removed": {
-      const convs = { ...state.conversations };
-      delete convs[String(action.conversation_id)];
-      return { ...state, conversations: convs, total_unread: sumUnread(convs, state.total_unread, state.conversations) };
-    }
+    case "conversation:removed":
+      return removeConversations(state, [action.conversation_id]);
 
     case "member:joined":
     case "member:left": {
@@ -150,6 +208,76 @@ export function reduce(state: ChatState, action: Action): ChatState {
 }
 
 // ------------------------------------------------------------------ helpers
+
+function removeConversations(state: ChatState, ids: Id[]): ChatState {
+  const convs = { ...state.conversations };
+  for (const id of ids) delete convs[String(id)];
+  if (Object.keys(convs).length === Object.keys(state.conversations).length) return state;
+  return { ...state, conversations: convs, total_unread: sumUnread(convs, state.total_unread, state.conversations) };
+}
+
+/**
+ * One page of a v2 sync answer, in the order that keeps it equal to a fresh fetch:
+ * conversation objects, then removals, then changes to held messages, then new messages,
+ * then the cursors and versions the server advanced (kept with max: a live event may
+ * already have carried a conversation further while the answer was in flight).
+ */
+function applySync(state: ChatState, a: Extract<Action, { type: "sync:applied" }>): ChatState {
+  let s = putConversations(state, a.conversations);
+  s = removeConversations(s, a.removed);
+  s = applyUpdates(s, a.changes, false, false);
+  s = addMessages(s, a.messages, false);
+  const keys = new Set([...Object.keys(a.cursors ?? {}), ...Object.keys(a.versions ?? {})]);
+  if (keys.size === 0) return s;
+  const convs = { ...s.conversations };
+  for (const key of keys) {
+    const c = convs[key];
+    if (!c) continue;
+    const cursor = a.cursors?.[key];
+    const version = a.versions?.[key];
+    // The cursor only jumps over seqs the client does not hold (a conversation new to it:
+    // its older history comes over REST); a held message beyond it still counts.
+    const nextCursor = typeof cursor === "number" ? advanceCursor(Math.max(c.cursor, cursor), c.messages) : c.cursor;
+    convs[key] = {
+      ...c,
+      cursor: nextCursor,
+      last_seq: Math.max(c.last_seq, nextCursor),
+      version: typeof version === "number" ? Math.max(c.version ?? version, version) : c.version,
+    };
+  }
+  return { ...s, conversations: convs };
+}
+
+/**
+ * Changed copies of messages (message:updated, sync `changes`). A held message is merged
+ * (a newer version never loses to an older copy); the conversation's `last_message` follows.
+ * A message not held and at or below the cursor is old history the client does not keep:
+ * it is not inserted (that would open a hole above it in the list); history fetches bring
+ * it current. Live, one beyond the cursor is new to us and goes in like message:new.
+ */
+function applyUpdates(state: ChatState, incoming: Message[], authoritative: boolean, createUnknown = true): ChatState {
+  let s = state;
+  const fresh: Message[] = [];
+  for (const m of incoming) {
+    const key = String(m.conversation_id);
+    const c = s.conversations[key];
+    if (!c) {
+      if (createUnknown) fresh.push(m);
+      continue;
+    }
+    const held = c.messages.some((x) => x.id === m.id);
+    if (held || m.seq > c.cursor) {
+      fresh.push(m);
+      continue;
+    }
+    const last = c.conversation?.last_message;
+    if (c.conversation && last && last.id === m.id) {
+      const next = authoritative && !isOlder(m, last) ? m : newerOf(last, m);
+      if (next !== last) s = { ...s, conversations: { ...s.conversations, [key]: { ...c, conversation: { ...c.conversation, last_message: next } } } };
+    }
+  }
+  return addMessages(s, fresh, authoritative);
+}
 
 function putUser(users: Record<string, User>, u: User): Record<string, User> {
   return { ...users, [String(u.id)]: { ...users[String(u.id)], ...u } };
@@ -223,6 +351,8 @@ function putConversations(state: ChatState, list: Conversation[]): ChatState {
   for (const c of list) {
     const key = String(c.id);
     const held = convs[key] ?? { ...emptyConversation(c.id), cursor: c.last_seq };
+    // A copy older than the held one (a sync answer overtaken by a live update) changes nothing.
+    if (held.conversation && isOlder(c, held.conversation)) continue;
     for (const u of c.members ?? []) users = putUser(users, u);
     const receipts = c.receipts ?? c.read_state ?? {};
     const read_by = { ...held.read_by };

@@ -76,3 +76,21 @@ export function gappedConversations(state: ChatState): Id[] {
     })
     .map((c) => c.id);
 }
+
+/**
+ * The v2 `sync` request: cursors and versions of every conversation whose version is held.
+ * Always the whole set, never a subset: the server answers every member conversation missing
+ * from `cursors` in full, so a partial request would fetch all the others again. Conversations
+ * without a held version (first heard of in `ready` or a live event) are left out on purpose:
+ * the answer then brings them whole, at their current cursor and version.
+ */
+export function syncRequest(state: ChatState): { cursors: Record<string, number>; versions: Record<string, number> } {
+  const cursors: Record<string, number> = {};
+  const versions: Record<string, number> = {};
+  for (const c of Object.values(state.conversations)) {
+    if (c.version === null || c.conversation?.is_member === false) continue;
+    cursors[String(c.id)] = c.cursor;
+    versions[String(c.id)] = c.version;
+  }
+  return { cursors, versions };
+}

@@ -15,6 +15,12 @@ export interface ConversationState {
    * It only advances through contiguous seqs, so a message at cursor+2 leaves a gap to sync.
    */
   cursor: number;
+  /**
+   * v2 sync `versions` entry: every change of the conversation up to this version has been
+   * applied to what is held. null until a sync answer (or a live event exactly one above)
+   * vouches for it; such a conversation is left out of `sync`, so the server sends it whole.
+   */
+  version: number | null;
   /** Whether older history exists before messages[0] (reverse infinite scroll). */
   has_older: boolean;
   /** Latest known read / delivered seq per member id (receipts). Missing = unknown. */
@@ -51,6 +57,7 @@ export function emptyConversation(id: Id): ConversationState {
     unread_count: 0,
     messages: [],
     cursor: 0,
+    version: null,
     has_older: true,
     read_by: {},
     delivered_by: {},

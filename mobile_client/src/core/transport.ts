@@ -8,7 +8,7 @@ export interface TransportOptions {
   /** Server origin; "" means same origin (the PWA). */
   baseUrl: string;
   getToken: () => string | null;
-  /** Defaults to WebSocket first, long-polling when WebSockets are blocked. */
+  /** Defaults to long-polling, upgraded to WebSocket where the network allows it. */
   transports?: string[];
   /** How long an ack may take before the emit counts as lost (the caller retries). */
   ackTimeoutMs?: number;
@@ -25,10 +25,19 @@ export interface TransportEvents {
 
 /**
  * The /chat Socket.IO connection. Reconnection with exponential backoff and jitter is
- * socket.io's Manager (delay 0.5 s doubling to 10 s, ±50%). WebSocket is tried first;
- * `tryAllTransports` falls through to HTTP long-polling when the WebSocket fails, and
- * a connect_error flips the order to the classic polling-then-upgrade as a second line
- * of defence (the recipe from socket.io's client docs), for proxies that hang WebSockets.
+ * socket.io's Manager (delay 0.5 s doubling to 10 s, ±50%).
+ *
+ * Transports: HTTP long-polling first, then the upgrade to WebSocket (socket.io's default
+ * order). The handshake is one plain HTTPS request that every network lets through, and the
+ * upgrade is probed beside a working connection, so a network that blocks WebSockets costs
+ * nothing: a refused probe fails at once and one that hangs is simply never finished, while
+ * `ready` has already arrived over polling. WebSocket first cost a whole connect timeout
+ * (8 s + a reconnect delay: 9.5 s measured) on networks that drop the upgrade, and the
+ * same on proxies that close it, because a close before the open is not an "error" that
+ * `tryAllTransports` falls through on. Where WebSockets work the upgrade completes a
+ * round trip after the handshake and the session runs on WebSocket as before.
+ * `tryAllTransports` covers the opposite network (polling broken, WebSocket fine); a connect
+ * timeout, the sign of a transport that hangs, swaps the order for the next attempt.
  */
 export class Transport {
   readonly socket: Socket;
@@ -44,7 +53,7 @@ export class Transport {
       autoConnect: false,
       // A function, so every reconnection sends the current token.
       auth: (cb: (data: object) => void) => cb({ token: opts.getToken() ?? "" }),
-      transports: opts.transports ?? ["websocket", "polling"],
+      transports: opts.transports ?? ["polling", "websocket"],
       tryAllTransports: true,
       reconnection: true,
       reconnectionDelay: 500,
@@ -75,8 +84,10 @@ export class Transport {
         for (const fn of this.unauthorizedFns) fn();
         return;
       }
+      // A timeout means the first transport hung (an error would have fallen through to the
+      // next one): lead with the other one next time. Refusals (server down) keep the order.
       const t = s.io.opts.transports as string[] | undefined;
-      if (t && t[0] === "websocket") s.io.opts.transports = ["polling", "websocket"];
+      if (err.message === "timeout" && t && t.length === 2) s.io.opts.transports = [t[1], t[0]];
       this.setStatus(s.active ? "connecting" : "disconnected");
     });
     s.io.on("reconnect_attempt", () => this.setStatus("connecting"));

@@ -1,5 +1,5 @@
 /**
- * Wire types mirroring /shared/PROTOCOL.md (v1). Names are the contract's;
+ * Wire types mirroring /shared/PROTOCOL.md (v1 and the v2 catch-up additions). Names are the contract's;
  * extensions the server may add are optional fields so older servers still type-check.
  */
 
@@ -26,6 +26,8 @@ export interface Message {
   edited_at: string | null;
   deleted: boolean;
   reactions: Reactions;
+  /** v2: the conversation's version at this message's latest change (absent on v1 servers). */
+  version?: number;
 }
 
 export type Role = "owner" | "admin" | "member";
@@ -54,6 +56,8 @@ export interface Conversation {
   receipts?: Record<string, ReceiptState>;
   read_state?: Record<string, ReceiptState>;
   is_member?: boolean;
+  /** v2: raised by every change a member can see (messages, receipts, name, members, roles...). */
+  version?: number;
 }
 
 export interface Room {
@@ -81,6 +85,8 @@ export interface ReadyConversation {
   last_seq: number;
   last_read_seq: number;
   unread_count: number;
+  /** v2 */
+  version?: number;
 }
 
 export interface ReadyPayload {
@@ -96,6 +102,8 @@ export interface MessageDeletedPayload {
   conversation_id: Id;
   message_id: Id;
   seq: number;
+  /** v2: the version of the deletion. */
+  version?: number;
 }
 export interface TypingPayload {
   conversation_id: Id;
@@ -112,12 +120,16 @@ export interface ReadPayload {
   conversation_id: Id;
   user_id: Id;
   seq: number;
+  /** v2 */
+  version?: number;
 }
-/** Planned extension: a peer's device received messages up to `seq`. */
+/** v2 (adopted extension): a peer's device received messages up to `seq`. */
 export interface DeliveredPayload {
   conversation_id: Id;
   user_id: Id;
   seq: number;
+  /** v2 */
+  version?: number;
 }
 export interface UnreadPayload {
   conversation_id: Id;
@@ -130,6 +142,12 @@ export interface ConversationPayload {
 export interface MemberPayload {
   conversation_id: Id;
   user: User;
+  /** v2 */
+  version?: number;
+}
+/** The server asks the client to sync now (e.g. its message queue reconnected and may have lost events). */
+export interface ResyncPayload {
+  reason?: string;
 }
 
 /** Every event the server pushes on /chat, by name. */
@@ -147,6 +165,7 @@ export interface ServerEvents {
   "conversation:updated": ConversationPayload;
   "member:joined": MemberPayload;
   "member:left": MemberPayload;
+  resync: ResyncPayload;
 }
 
 export type ServerEventName = keyof ServerEvents;
@@ -165,6 +184,7 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "conversation:updated",
   "member:joined",
   "member:left",
+  "resync",
 ];
 
 // ------------------------------------------------------------- client -> server
@@ -173,9 +193,20 @@ export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; e
 
 export interface SyncRequest {
   cursors: Record<string, number>;
+  /** v2: with it the ack adds changes, conversations, removed (and the advanced cursors/versions). */
+  versions?: Record<string, number>;
   limit?: number;
 }
 export interface SyncAck {
   messages: Message[];
   has_more: boolean;
+  /** v2: messages at or below the cursor that changed after the given version, ascending version. */
+  changes?: Message[];
+  /** v2: conversations whose version rose, and member conversations missing from `cursors`. */
+  conversations?: Conversation[];
+  /** v2: ids from `cursors` the caller is no longer a member of or cannot see. */
+  removed?: Id[];
+  /** v2 extension: what to send next / keep after the last page (removed ones absent). */
+  cursors?: Record<string, number>;
+  versions?: Record<string, number>;
 }

@@ -1,14 +1,23 @@
 import { ChatClient } from "../core/client";
+import { openWebStore } from "../platform/idbCache";
 import { WebStorage } from "../platform/webStorage";
 import { startApp } from "./app";
 import "./styles.css";
 
-/** Browser entry: same-origin API and socket, localStorage-backed session and outbox. */
+/**
+ * Browser entry: same-origin API and socket; session, outbox and the offline cache in
+ * IndexedDB (localStorage and no cache where IndexedDB is refused).
+ */
 async function boot() {
-  const client = new ChatClient({ baseUrl: "", storage: new WebStorage() });
+  const web = await openWebStore().catch((e) => {
+    console.warn("IndexedDB unavailable, no offline cache:", e);
+    return null;
+  });
+  const client = new ChatClient({ baseUrl: "", storage: web?.storage ?? new WebStorage(), cache: web?.cache ?? null });
   (window as unknown as { chat: ChatClient }).chat = client; // handy in devtools and e2e
-  const signedIn = await client.restore();
+  const signedIn = await client.restore(); // fills the store from the cache: the list renders at once
   startApp(document.getElementById("app")!, client);
+  performance.mark("chat:rendered"); // e2e reads it: page load to cached list on screen
   if (signedIn) client.connect();
   if ("serviceWorker" in navigator && location.protocol !== "file:") {
     navigator.serviceWorker.register("./sw.js").catch((e) => console.warn("service worker:", e));

@@ -34,10 +34,12 @@ function ready(socket: FakeSocket, last_seq = 3) {
 }
 
 describe("ChatClient transport setup", () => {
-  it("connects to the /chat namespace with auth {token}, websocket first with polling fallback", async () => {
+  it("connects to the /chat namespace with auth {token}, polling first with the upgrade to WebSocket", async () => {
     const { socket } = await signedIn();
     expect(socket.url).toBe("http://srv/chat");
-    expect(socket.opts.transports).toEqual(["websocket", "polling"]);
+    // Polling first: a blocked WebSocket (dropped or refused) never delays `ready`.
+    expect(socket.opts.transports).toEqual(["polling", "websocket"]);
+    expect(socket.opts.upgrade).not.toBe(false);
     expect(socket.opts.tryAllTransports).toBe(true);
     expect(socket.opts.reconnection).toBe(true);
     let auth: unknown;
@@ -45,10 +47,15 @@ describe("ChatClient transport setup", () => {
     expect(auth).toEqual({ token: "tok" });
   });
 
-  it("a non-auth connect_error switches to polling-then-upgrade", async () => {
+  it("a connect timeout (the first transport hangs) swaps the order; a refusal keeps it", async () => {
     const { socket } = await signedIn();
     socket.active = true;
-    socket.fire("connect_error", new Error("websocket error"));
+    socket.io.opts.transports = ["polling", "websocket"];
+    socket.fire("connect_error", new Error("xhr poll error")); // server down: nothing hangs
+    expect(socket.io.opts.transports).toEqual(["polling", "websocket"]);
+    socket.fire("connect_error", new Error("timeout"));
+    expect(socket.io.opts.transports).toEqual(["websocket", "polling"]);
+    socket.fire("connect_error", new Error("timeout"));
     expect(socket.io.opts.transports).toEqual(["polling", "websocket"]);
   });
 

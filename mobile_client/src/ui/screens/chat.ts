@@ -89,7 +89,11 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     return client.state.conversations[String(id)];
   }
 
+  let opening = false;
+  let refused = false; // the server said no: do not retry on every update
   async function open() {
+    if (opening) return;
+    opening = true;
     try {
       await client.openConversation(id);
       opened = true;
@@ -97,7 +101,11 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       scroller.scrollTop = scroller.scrollHeight;
       maybeLoadOlder();
     } catch (e) {
-      ctx.toast(errorText(e));
+      // Offline with cached messages on screen: not an error, it opens once connected (update()).
+      if (client.state.connection === "connected") refused = true;
+      if (refused || !conv()?.messages.length) ctx.toast(errorText(e));
+    } finally {
+      opening = false;
     }
   }
 
@@ -294,6 +302,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
   function update() {
     const s = client.state;
     const c = conv();
+    if (!opened && !opening && !refused && s.connection === "connected") void open();
     if (!c) {
       title.textContent = "Conversation";
       subtitle.textContent = opened ? "You are no longer a member" : "Loading…";
