@@ -9,6 +9,7 @@ that hosting platforms set without a prefix.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -43,8 +44,10 @@ def _sqlite_default() -> str:
 class Config:
     """Defaults for every environment: the embedded single-process setup."""
 
-    # Used only to sign the session cookie; production refuses the placeholder.
-    SECRET_KEY = _env("SECRET_KEY", "dev-insecure-change-me")
+    # Signs the session cookie. Unset: one is generated per installation into
+    # instance/secret_key (mode 0600) and reused; a known placeholder is refused
+    # in every config (chatapp/api/principal.py ensure_secret_key).
+    SECRET_KEY = _env("SECRET_KEY") or None
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL") or _sqlite_default()
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     # None: embedded mode (in-memory presence and rate limits, one process).
@@ -80,6 +83,14 @@ class Config:
     RATE_MESSAGES_PER_SECOND = _env_float("RATE_MESSAGES_PER_SECOND", 1.0)
     RATE_LOGIN_BURST = _env_int("RATE_LOGIN_BURST", 10)
     RATE_LOGIN_PER_SECOND = _env_float("RATE_LOGIN_PER_SECOND", 0.2)
+    # Accounts per client address: a family or a classroom behind one NAT, not a script
+    # (each costs an Argon2 hash): 20 at once, then one per minute.
+    RATE_REGISTER_BURST = _env_int("RATE_REGISTER_BURST", 20)
+    RATE_REGISTER_PER_SECOND = _env_float("RATE_REGISTER_PER_SECOND", 1 / 60)
+    # Proxy hops in front of the server whose X-Forwarded-For/-Proto are believed.
+    # 0 (default): the headers are ignored; a client could otherwise choose its own
+    # address and escape every per-address limit. Behind one load balancer: 1.
+    TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
     MAX_CONNECTIONS_PER_USER = _env_int("MAX_CONNECTIONS_PER_USER", 20)
     # Load shedding: a worker processes at most this many sends at once; the
     # excess gets `unavailable` with retry_after at once (counted in chat_shed_total).
@@ -118,7 +129,7 @@ class DevelopmentConfig(Config):
 
 class TestingConfig(Config):
     TESTING = True
-    SECRET_KEY = "testing-secret"
+    SECRET_KEY = secrets.token_hex(32)  # in-process tests only; never a fixed, public value
     SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL") or "sqlite://"
     ASYNC_MODE = "threading"
     REDIS_URL = None

@@ -52,4 +52,7 @@ if __name__ == "__main__":
         host=os.environ.get("HOST", "127.0.0.1"),
         port=int(os.environ.get("PORT", "5000")),
         max_connections=int(os.environ.get("CHAT_MAX_CONNECTIONS", "20000")),
+        # Slow-loris deadlines (chatapp/serving.py).
+        header_timeout=float(os.environ.get("CHAT_HEADER_TIMEOUT_SECONDS", "10")),
+        idle_timeout=float(os.environ.get("CHAT_IDLE_TIMEOUT_SECONDS", "60")),
     )

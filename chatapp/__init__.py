@@ -37,11 +37,16 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
         **engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
         **(overrides.get("SQLALCHEMY_ENGINE_OPTIONS") or {}),  # type: ignore[dict-item]
     }
-    _check_production(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    from .api.principal import ensure_secret_key
+
+    ensure_secret_key(app)  # never a public default (generated into instance/ when unset)
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One trusted proxy hop (the load balancer) sets X-Forwarded-For/Proto.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    if app.config["TRUSTED_PROXIES"] > 0:
+        # Only configured proxy hops may set X-Forwarded-For/Proto; otherwise a
+        # client could pick its address and escape the per-address limits.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
@@ -87,13 +92,6 @@ def engine_options(url: str) -> dict:
         "pool_recycle": 1800,
         "connect_args": {"connect_timeout": 1, "keepalives": 1, "keepalives_idle": 30},
     }
-
-
-def _check_production(app: Flask) -> None:
-    if os.environ.get("CHAT_CONFIG") == "production" or app.config.get("SESSION_COOKIE_SECURE"):
-        secret = app.config.get("SECRET_KEY") or ""
-        if secret.startswith("dev-") or len(secret) < 32:
-            raise RuntimeError("production needs SECRET_KEY: at least 32 random characters")
 
 
 def _init_socketio(app: Flask) -> None:

@@ -9,6 +9,33 @@ import orjson
 from flask.json.provider import DefaultJSONProvider
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
+# One nesting policy for REST bodies and socket packets. No payload of the
+# contract is deeper than 4 levels (a socket event [name, {cursors: {...}}]);
+# 32 leaves room for extensions. Deeper input is refused before any handler
+# sees it: the standard library parser (the fallback below) raises
+# RecursionError near 1,000 levels, and handlers walking such values would too.
+MAX_DEPTH = 32
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than MAX_DEPTH (a ValueError: a malformed payload)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested deeper than {MAX_DEPTH} levels")
+
+
+def _check_depth(value: Any) -> Any:
+    # Iterative: the check itself must not recurse. Scalars cost nothing.
+    if not isinstance(value, (list, dict)):
+        return value
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise TooDeep()
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
+    return value
 
 
 def dumps(obj: Any, *args: Any, **kwargs: Any) -> str:
@@ -16,13 +43,21 @@ def dumps(obj: Any, *args: Any, **kwargs: Any) -> str:
 
 
 def loads(data: str | bytes, *args: Any, **kwargs: Any) -> Any:
+    """Parse JSON under the nesting policy; malformed or too deep is a ValueError."""
     try:
-        return orjson.loads(data)
+        return _check_depth(orjson.loads(data))
     except orjson.JSONDecodeError:
-        # orjson refuses integers beyond 64 bits, which standard JSON clients
-        # send fine; parse those with the standard library so the payload gets
-        # a validation_error ack instead of a dropped connection.
-        return json.loads(data)
+        pass
+    # orjson refuses integers beyond 64 bits and lone surrogate escapes
+    # ("\ud800"), which standard JSON clients send fine; parse those with the
+    # standard library so the payload gets a validation_error (the services
+    # refuse unstorable text) instead of a dropped connection. orjson also
+    # stops at 1,024 levels, which the standard parser would turn into a
+    # RecursionError: refused as too deep.
+    try:
+        return _check_depth(json.loads(data))
+    except RecursionError:
+        raise TooDeep() from None
 
 
 JSONDecodeError = orjson.JSONDecodeError

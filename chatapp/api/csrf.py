@@ -7,9 +7,13 @@ grants no CORS to REST. So an unsafe request (POST, PUT, PATCH, DELETE) that
 is authenticated by the cookie must carry ``X-Requested-With`` (any value; the
 browser client sends ``XMLHttpRequest``), and a foreign ``Origin`` is refused.
 
-Exempt: requests with an ``Authorization`` header (bearer tokens: apps, bots
-and the web client in mobile_client/, which authenticates every call with its
-token). A cross-site page cannot add that header either.
+Exempt: requests that a bearer token actually authenticated (apps, bots and
+the web client in mobile_client/, which authenticates every call with its
+token). A cross-site page cannot add that header either. Only the scheme used
+counts: ``Authorization: Basic ...`` (or any header) next to the cookie is a
+cookie-authenticated request like any other, and a request naming a bearer
+token is authenticated by that token alone, never by the cookie
+(api/principal.py), so a bogus bearer next to the cookie is 401.
 
 Login and register are not cookie-authenticated, but a foreign ``Origin`` is
 refused there too, so another site cannot log a visitor into its own account.
@@ -22,6 +26,7 @@ from flask_login import current_user
 
 from ..realtime.connection import origin_allowed
 from ..services.errors import Forbidden
+from .principal import bearer_token
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Anonymous endpoints: a leftover session cookie does not authenticate them.
@@ -34,8 +39,10 @@ def init_csrf(app: Flask) -> None:
     def refuse_cross_site_writes() -> None:
         if request.method not in UNSAFE_METHODS or not request.path.startswith("/api/"):
             return
-        if "Authorization" in request.headers:
-            return  # bearer: not sent by browsers on their own
+        if bearer_token(request) is not None:
+            # Authenticated by that token or not at all: the cookie is ignored
+            # (api/principal.py), and browsers never add the header on their own.
+            return
         origin = request.headers.get("Origin")
         if origin and not origin_allowed(origin):
             raise Forbidden("cross-site request refused: this origin is not allowed")

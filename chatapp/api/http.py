@@ -9,9 +9,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from .. import jsonmodule
 from ..extensions import db
-from ..services.errors import ChatError, ValidationError, database_busy
-from ..services.validation import DECIMAL_RE, entity_id
+from ..services.errors import ChatError, ValidationError, database_busy, field_error
+from ..services.validation import DECIMAL_RE, UNSTORABLE, entity_id, storable
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,13 @@ def json_body() -> dict:
     """The request body as a JSON object, or ``validation_error``."""
     if not request.is_json:
         raise ValidationError("send a JSON object with Content-Type: application/json")
-    data = request.get_json(silent=True)
+    # The same parser and nesting policy as socket packets (chatapp/jsonmodule.py).
+    try:
+        data = jsonmodule.loads(request.get_data(cache=True))
+    except jsonmodule.TooDeep as exc:
+        raise ValidationError(str(exc)) from None
+    except ValueError:
+        raise ValidationError("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ValidationError("the body must be a JSON object")
     return data
@@ -44,6 +51,18 @@ def optional_json_body() -> dict:
     if not request.get_data(cache=True):
         return {}
     return json_body()
+
+
+def refuse_unstorable_url_text() -> None:
+    """Query strings and path parts obey the text rule of string() (services/validation.py)
+    before any handler runs: a NUL in ?q= or in a path's emoji is validation_error, not a 500
+    from the database. (Werkzeug decodes invalid UTF-8 to U+FFFD, so surrogates cannot arrive here.)"""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and not storable(value):
+            raise field_error(name, UNSTORABLE)
+    for name, value in request.args.items(multi=True):
+        if not storable(name) or not storable(value):
+            raise field_error(name if storable(name) else "query", UNSTORABLE)
 
 
 def path_id(raw: str, field: str) -> int:
@@ -59,6 +78,8 @@ def error_response(code: str, message: str, status: int, **extra: object):
 
 
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(refuse_unstorable_url_text)
+
     @app.errorhandler(ChatError)
     def chat_error(exc: ChatError):
         db.session.rollback()

@@ -4,7 +4,7 @@ from flask import Blueprint, jsonify, session
 from flask_login import login_required, login_user, logout_user
 
 from ..api.http import json_body, path_id
-from ..api.principal import SESSION_TOKEN_KEY, client_ip, current_token_id, me
+from ..api.principal import SESSION_PROOF_KEY, SESSION_TOKEN_KEY, client_ip, current_token_id, me
 from ..services import accounts, presence
 from ..services.validation import MISSING
 
@@ -16,6 +16,7 @@ def _start_browser_session(result: accounts.Session) -> None:
     session.clear()
     login_user(result.user)
     session[SESSION_TOKEN_KEY] = result.token_row.id
+    session[SESSION_PROOF_KEY] = accounts.session_proof(result.token_row)
 
 
 def _session_body(result: accounts.Session) -> dict:
@@ -27,7 +28,7 @@ def register():
     data = json_body()
     result = accounts.register(
         data.get("username", MISSING), data.get("password", MISSING), data.get("display_name", MISSING),
-        data.get("device_name"),
+        data.get("device_name"), client_ip(),
     )
     _start_browser_session(result)
     return jsonify(_session_body(result)), 201

@@ -12,6 +12,10 @@ Problems in python-socketio 5.18.1 / python-engineio 4.15.1 that this closes:
   cheap way to fill the disk (log amplification). A malformed Socket.IO
   packet now closes its connection; every engineio error report becomes one
   short line, at most one per interval, with a count of the ones left out.
+* A packet nested deeper than the JSON policy allows (chatapp/jsonmodule.py)
+  used to get no ack and no close (the client waited for its timeout). An
+  event with an ack id now gets a ``validation_error`` ack; without one the
+  socket is closed like any malformed packet. Nothing reaches a handler.
 * After the server closes a socket, engineio's websocket reader keeps reading
   and dispatching whatever the client sends (the closing handshake needs the
   client's cooperation). A refused socket's next frame now ends the reader.
@@ -35,6 +39,8 @@ import socketio
 from engineio import exceptions as eio_exceptions
 
 from .. import metrics
+from ..jsonmodule import TooDeep
+from ..services.errors import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +109,15 @@ class ChatEngineIOServer(engineio.Server):
         return super()._trigger_event(event, *args, **kwargs)
 
 
+class _HeaderOnly(socketio.packet.Packet):
+    """Decodes a packet's type, namespace and id, ignoring its JSON (which failed)."""
+
+    class json:  # noqa: N801 (the attribute name Packet uses)
+        @staticmethod
+        def loads(data: str) -> None:
+            return None
+
+
 class ChatServer(socketio.Server):
     def _handle_eio_message(self, eio_sid: str, data: object) -> None:
         if not isinstance(data, str):
@@ -111,6 +126,8 @@ class ChatServer(socketio.Server):
             return self._refuse(eio_sid, "binary_packet", "a binary Socket.IO packet")
         try:
             super()._handle_eio_message(eio_sid, data)
+        except TooDeep as exc:
+            self._refuse_too_deep(eio_sid, data, exc)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             # Decoding errors (bad JSON, bad id, unknown type, unexpected
             # namespace). /chat handlers catch their own errors, so what
@@ -131,6 +148,26 @@ class ChatServer(socketio.Server):
         # The event name only: payloads carry message bodies.
         log.debug("event %.60r on %s from %s", data[0], namespace or "/", eio_sid)
         super()._handle_event(eio_sid, namespace, id, data)
+
+    def _refuse_too_deep(self, eio_sid: str, data: str, exc: TooDeep) -> None:
+        """An error ack for an event that expects one, so the client is not left waiting."""
+        try:
+            header = _HeaderOnly(encoded_packet=data)
+        except ValueError:
+            header = None
+        namespace = (header.namespace if header else None) or "/"
+        if (
+            header is None
+            or header.packet_type != socketio.packet.EVENT
+            or header.id is None
+            or not self.manager.sid_from_eio_sid(eio_sid, namespace)
+        ):
+            return self._refuse(eio_sid, "too_deep", "a packet nested too deeply")
+        metrics.SHED.labels("too_deep").inc()
+        _refusals("too_deep", "refused an event nested too deeply (error ack)")
+        ack = {"ok": False, **ValidationError(str(exc)).envelope()}
+        self._send_packet(eio_sid, self.packet_class(socketio.packet.ACK, namespace=namespace, id=header.id,
+                                                     data=[ack]))
 
     def _refuse(self, eio_sid: str, reason: str, description: str) -> None:
         metrics.SHED.labels(reason).inc()

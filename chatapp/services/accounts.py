@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from ..models import ApiToken, User
 from ..timeutil import utcnow
 from . import events, presence, ratelimit
 from .errors import Conflict, NotFound, Unauthorized, ValidationError, field_error
-from .passwords import dummy_verify, hash_password, verify_password
-from .validation import MISSING, integer, string
+from .passwords import dummy_verify, hash_password, needs_rehash, verify_password
+from .validation import MISSING, UNSTORABLE, integer, string, text
 
 USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,32}$")
 MIN_PASSWORD_CHARS = 8
@@ -56,12 +57,13 @@ def _password(value: object) -> str:
 def _display_name(value: object, default: str) -> str:
     if value is MISSING or value is None:
         return default
-    name = string(value, "display_name")
-    assert name is not None
-    name = name.strip()
-    if not 1 <= len(name) <= 64:
-        raise field_error("display_name", "1 to 64 characters")
-    return name
+    # text(): a name of zero-width characters only is empty.
+    try:
+        return text(value, "display_name", max_chars=64)
+    except ValidationError as exc:
+        if exc.extra["fields"]["display_name"] in ("must be a string", UNSTORABLE):
+            raise
+        raise field_error("display_name", "1 to 64 characters") from None
 
 
 def _device_name(value: object) -> str | None:
@@ -85,11 +87,16 @@ def _issue_token(user: User, device_name: str | None) -> tuple[str, ApiToken]:
     return token, row
 
 
-def register(username: object, password: object, display_name: object = MISSING, device_name: object = None) -> Session:
+def register(
+    username: object, password: object, display_name: object = MISSING, device_name: object = None,
+    client_ip: str | None = None,
+) -> Session:
     name = normalize_username(username)
     secret = _password(password)
     shown = _display_name(display_name, name)
     device = _device_name(device_name)
+    # After the cheap checks, before the Argon2 hash (the expensive part).
+    ratelimit.check_register(client_ip)
     if db.session.scalar(select(User.id).where(User.username == name)) is not None:
         raise Conflict("username is taken")
     user = User(username=name, display_name=shown, password_hash=hash_password(secret))
@@ -119,6 +126,10 @@ def login(username: object, password: object, device_name: object = None, client
         raise Unauthorized("wrong username or password")
     if not verify_password(user.password_hash, secret) or not user.active:
         raise Unauthorized("wrong username or password")
+    if needs_rehash(user.password_hash):
+        # The Argon2 parameters were raised since this hash was made: upgrade it
+        # now, the only moment the plain password is at hand.
+        user.password_hash = hash_password(secret)
     token, row = _issue_token(user, device)
     db.session.commit()
     return Session(user, token, row)
@@ -136,11 +147,22 @@ def authenticate_token(token: object) -> tuple[User, ApiToken]:
     return _check_token_row(found[0])
 
 
-def authenticate_token_id(token_id: object, user_id: object) -> tuple[User, ApiToken]:
-    """The browser session stores the id of its token row; revocation applies to it too."""
-    if not isinstance(token_id, int) or isinstance(token_id, bool):
+def session_proof(row: ApiToken) -> str:
+    """What the browser session carries besides the token row's id: derived from
+    the token's secret hash, which only the database knows. Row ids are small
+    and sequential, so a cookie holding only (user id, row id) could be forged
+    by anyone who learns the signing key; with the proof they also need a row
+    of the database. The hash itself never leaves the server."""
+    return hashlib.sha256(b"chat-session-cookie:" + row.token_hash.encode()).hexdigest()
+
+
+def authenticate_token_id(token_id: object, user_id: object, proof: object) -> tuple[User, ApiToken]:
+    """The browser session stores the id of its token row and its proof; revocation applies to it too."""
+    if not isinstance(token_id, int) or isinstance(token_id, bool) or not isinstance(proof, str):
         raise Unauthorized("no session")
     row = db.session.get(ApiToken, token_id)
+    if row is None or not hmac.compare_digest(session_proof(row), proof):
+        raise Unauthorized("no session")
     user, row = _check_token_row(row)
     if str(user.id) != str(user_id):
         raise Unauthorized("no session")

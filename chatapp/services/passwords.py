@@ -34,6 +34,14 @@ def verify_password(password_hash: str, password: str) -> bool:
     return run_blocking(verify)
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with other Argon2 parameters than today's config."""
+    try:
+        return _hasher().check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return True
+
+
 # A fixed hash to verify against when the username does not exist, so that
 # timing does not reveal which usernames are registered.
 _DUMMY: dict[int, str] = {}

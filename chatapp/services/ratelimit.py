@@ -20,13 +20,44 @@ def check_message(user_id: int) -> None:
 
 
 def check_login(username: str, client_ip: str | None) -> None:
-    """Throttle password guessing per account and per source address."""
+    """Throttle password guessing per source address and per account-and-address.
+
+    Never per account alone: then a stranger's wrong guesses would lock the
+    real user out (their right password answering 429). Guessing one account
+    from many addresses is slowed by each address's own bucket.
+    """
     cfg = current_app.config
     burst, rate = cfg["RATE_LOGIN_BURST"], cfg["RATE_LOGIN_PER_SECOND"]
-    keys = [f"login-user:{username[:64]}"] + ([f"login-ip:{client_ip}"] if client_ip else [])
-    for key in keys:
-        # The per-IP bucket is larger: several people may share one NAT.
-        scale = 5 if key.startswith("login-ip:") else 1
+    address = client_ip or "unknown"
+    # The per-address bucket is larger: several people may share one NAT.
+    for key, scale in ((f"login-ip:{address}", 5), (f"login-user-ip:{username[:64]}|{address}", 1)):
         wait = _state().take_token(key, burst * scale, rate * scale)
         if wait > 0:
             raise RateLimited("too many login attempts", retry_after=wait)
+
+
+def check_register(client_ip: str | None) -> None:
+    """Accounts created per source address: each costs an Argon2 hash and a row."""
+    cfg = current_app.config
+    key = f"register-ip:{client_ip or 'unknown'}"
+    wait = _state().take_token(key, cfg["RATE_REGISTER_BURST"], cfg["RATE_REGISTER_PER_SECOND"])
+    if wait > 0:
+        raise RateLimited("too many accounts created from this address", retry_after=wait)
+
+
+def check_edit(user_id: int) -> None:
+    """Edits are broadcast to every member like sends: the same person's pace."""
+    _check_action(user_id, "edit", "too many edits, slow down")
+
+
+def check_membership(user_id: int) -> None:
+    """Joins and leaves each reach every member of the group (member:joined/left)."""
+    _check_action(user_id, "membership", "too many joins and leaves, slow down")
+
+
+def _check_action(user_id: int, action: str, message: str) -> None:
+    cfg = current_app.config
+    key = action.upper()
+    wait = _state().take_token(f"{action}:{user_id}", cfg[f"RATE_{key}_BURST"], cfg[f"RATE_{key}_PER_SECOND"])
+    if wait > 0:
+        raise RateLimited(message, retry_after=wait)

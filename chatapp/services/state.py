@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -60,13 +61,23 @@ class SharedState(Protocol):
     def ping(self) -> bool: ...
 
 
+# Rate-limit buckets kept in memory at most. Keys come from clients (login
+# names, addresses), so without a bound 5,000 distinct names were 5,001
+# entries forever. A bucket that has refilled is the same as no bucket, so
+# those go first; past the bound the least recently used go (its owner then
+# starts with a full burst, never with less).
+MAX_BUCKETS = 10_000
+
+
 class MemoryState:
     """In-process backend for the embedded mode (one process, no Redis)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_buckets: int = MAX_BUCKETS) -> None:
         self._lock = threading.Lock()
         self._keys: dict[str, float] = {}
-        self._buckets: dict[str, tuple[float, float]] = {}
+        # key -> (tokens, stamp, moment the bucket is full again), least recently used first
+        self._buckets: OrderedDict[str, tuple[float, float, float]] = OrderedDict()
+        self.max_buckets = max_buckets
         self._presence: dict[int, dict[str, float]] = {}
         self._index: set[int] = set()
 
@@ -87,13 +98,30 @@ class MemoryState:
     def take_token(self, key: str, burst: int, per_second: float) -> float:
         now = time.monotonic()
         with self._lock:
-            tokens, stamp = self._buckets.get(key, (float(burst), now))
+            tokens, stamp, _full = self._buckets.pop(key, (float(burst), now, now))
             tokens = min(float(burst), tokens + (now - stamp) * per_second)
+            wait = 0.0
             if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / per_second
+                tokens -= 1.0
+            else:
+                wait = (1.0 - tokens) / per_second
+            self._buckets[key] = (tokens, now, now + (burst - tokens) / per_second)
+            if len(self._buckets) > self.max_buckets:
+                self._trim_buckets(now)
+            return wait
+
+    def _trim_buckets(self, now: float) -> None:
+        # Amortised: runs once the bound is passed, and leaves room for a tenth more.
+        target = self.max_buckets * 9 // 10
+        refilled = [k for k, (_t, _s, full) in self._buckets.items() if full <= now]
+        for key in refilled:
+            del self._buckets[key]
+        while len(self._buckets) > target:
+            self._buckets.popitem(last=False)
+
+    def bucket_count(self) -> int:
+        with self._lock:
+            return len(self._buckets)
 
     def _live(self, user_id: int, now: float) -> dict[str, float]:
         conns = self._presence.get(user_id, {})

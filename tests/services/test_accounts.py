@@ -188,10 +188,11 @@ def test_revoking_a_token_stops_it_at_once_and_leaves_the_others(app):
 
 def test_logout_revokes_the_token_and_the_browser_session_bound_to_it(app):
     session = accounts.register("quentin", PASSWORD)
-    assert accounts.authenticate_token_id(session.token_row.id, session.user.id)[0].id == session.user.id
+    proof = accounts.session_proof(session.token_row)
+    assert accounts.authenticate_token_id(session.token_row.id, session.user.id, proof)[0].id == session.user.id
     accounts.revoke_token(session.user, session.token_row.id)
     with pytest.raises(Unauthorized):
-        accounts.authenticate_token_id(session.token_row.id, session.user.id)
+        accounts.authenticate_token_id(session.token_row.id, session.user.id, proof)
 
 
 def test_nobody_can_revoke_someone_elses_token(app):
