@@ -341,6 +341,7 @@ class Cluster:
             "CHAT_ASYNC_MODE": self.async_mode,
             # Prefixes the worker's session ids: the load balancer routes on it.
             "CHAT_WORKER_ID": worker.name,
+            "CHAT_TRUSTED_PROXIES": "1",  # the load balancer in front is the one trusted hop
             "HOST": worker.host,
             "PORT": str(worker.port),
             "PYTHONUNBUFFERED": "1",
