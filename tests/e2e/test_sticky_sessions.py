@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -29,8 +30,9 @@ import requests
 
 from chatapp.realtime.sessionids import worker_of
 from tests.support.clients import Device
-from tests.support.cluster import logs, running_cluster
-from tests.support.nginx import running_nginx
+from tests.support.cluster import deploy_cluster, logs, running_cluster
+from tests.support.nginx import MAIN_CONFIG, running_nginx
+from tests.support.server import ROOT
 from tests.support.services import missing, require_binary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres]
@@ -209,6 +211,56 @@ def node_new_message(device: NodeDevice, message_id: int) -> dict:
 
 def python_new_message(device: Device, message_id: int) -> dict:
     return device.wait_for("message:new", lambda data: data["message"]["id"] == message_id, timeout=10)
+
+
+# ---------------------------------------------------------------- the shipped configurations
+
+
+def test_deploy_nginx_conf_is_the_renderers_production_output():
+    """The tests run render_nginx_config; deploy/nginx.conf must be what it renders."""
+    expected = deploy_cluster.render_nginx_config(**deploy_cluster.PRODUCTION_NGINX)
+    assert (ROOT / "deploy" / "nginx.conf").read_text() == expected, (
+        "deploy/nginx.conf is stale: python deploy/cluster.py --print-nginx-conf > deploy/nginx.conf"
+    )
+
+
+def test_shipped_worker_ids_agree_across_haproxy_nginx_and_systemd():
+    """systemd names each worker w<port> (CHAT_WORKER_ID=w%i); both shipped
+    load balancers route that prefix to the server on that port."""
+    assert "Environment=CHAT_WORKER_ID=w%i" in (ROOT / "deploy" / "systemd" / "chat@.service").read_text()
+    haproxy = (ROOT / "deploy" / "haproxy.cfg").read_text()
+    servers = dict(re.findall(r"^    server (\S+) [\d.]+:(\d+) ", haproxy, re.MULTILINE))
+    rules = dict(re.findall(r"^    use-server (\S+) if \{ url_param\(sid\) -m beg (\S+)\. \}$", haproxy, re.MULTILINE))
+    assert servers and rules == {name: f"w{port}" for name, port in servers.items()}
+    nginx_workers = deploy_cluster.PRODUCTION_NGINX["workers"]
+    assert sorted((name, port) for name, _, port in nginx_workers) == sorted(
+        (f"w{port}", int(port)) for port in servers.values()
+    )
+
+
+def test_shipped_nginx_conf_passes_this_nginx_s_check(tmp_path):
+    """deploy/nginx.conf, included from a minimal main config, with a
+    throw-away certificate in place of the Let's Encrypt paths."""
+    nginx = require_binary("nginx")
+    openssl = require_binary("openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=chat.example.com"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    text = (ROOT / "deploy" / "nginx.conf").read_text()
+    live = "/etc/letsencrypt/live/chat.example.com/"
+    assert text.count(live) == 2, "deploy/nginx.conf changed its certificate paths; update this test"
+    text = text.replace(live + "fullchain.pem", str(cert)).replace(live + "privkey.pem", str(key))
+    (tmp_path / "chat.conf").write_text(text)
+    main = MAIN_CONFIG.format(prefix=tmp_path)
+    (tmp_path / "nginx.conf").write_text(main)
+    check = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 # ---------------------------------------------------------------- clients that keep no cookie
