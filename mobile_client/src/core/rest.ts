@@ -113,6 +113,11 @@ export class RestClient {
   async editMessage(id: Id, body: string): Promise<Message> {
     return (await this.request<{ message: Message }>("PATCH", `/messages/${id}`, { body })).message;
   }
+  /** v2: rename a group or change its settings (owner or admin). */
+  async updateConversation(id: Id, changes: { name?: string; visibility?: "private" | "public"; posting?: "all" | "admins" }): Promise<Conversation> {
+    return (await this.request<{ conversation: Conversation }>("PATCH", `/conversations/${id}`, changes)).conversation;
+  }
+
   deleteMessage(id: Id): Promise<void> {
     return this.request("DELETE", `/messages/${id}`);
   }

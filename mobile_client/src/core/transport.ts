@@ -103,9 +103,16 @@ export class Transport {
     return this.socket.connected ? (engine?.transport?.name ?? null) : null;
   }
 
+  /**
+   * Connects now. Called while socket.io is waiting out a reconnection delay (up to 15 s),
+   * it cuts the wait short: the callers (the network is back, the app is in front again)
+   * know better than the backoff that now is the moment to try.
+   */
   connect(): void {
     this.wanted = true;
     if (this.socket.connected) return;
+    const waiting = (this.socket.io as unknown as { _reconnecting?: boolean })._reconnecting;
+    if (this.socket.active && waiting) this.socket.disconnect();
     this.setStatus("connecting");
     this.socket.connect();
   }
