@@ -21,6 +21,7 @@ if [ -n "${CHAT_URL:-}" ]; then exec "$@"; fi  # a server was given: use it
 export CHAT_DATABASE_URL="sqlite:///$DB"
 # Real-pace rate limits would throttle tests that sign up many users and seed history fast.
 export CHAT_RATE_LOGIN_BURST="${CHAT_RATE_LOGIN_BURST:-1000}"
+export CHAT_RATE_REGISTER_BURST="${CHAT_RATE_REGISTER_BURST:-1000}"
 export CHAT_RATE_MESSAGES_BURST="${CHAT_RATE_MESSAGES_BURST:-1000}"
 export CHAT_RATE_MESSAGES_PER_SECOND="${CHAT_RATE_MESSAGES_PER_SECOND:-100}"
 (cd "$ROOT" && CHAT_ASYNC_MODE=threading "$PY/flask" --app wsgi db upgrade >"$LOG" 2>&1)
