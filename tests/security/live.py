@@ -13,21 +13,48 @@ import requests
 import websocket
 
 from tests.support.server import ServerProcess, migrate
+from tests.support.services import scratch_postgres_database
 
 # Names the tests log in with; every password is this one.
 PASSWORD = "correct horse"
 
 
+DATABASES = ("sqlite", "postgres")
+
+
 @contextmanager
-def live_server(tmp_dir: Path, async_mode: str = "eventlet", **env: str) -> Iterator[ServerProcess]:
-    """A real ``python wsgi.py`` on a migrated SQLite file, stopped afterwards."""
-    url = f"sqlite:///{tmp_dir / 'chat.db'}"
-    migrate(url)
-    server = ServerProcess(url, async_mode=async_mode, extra_env=dict(env)).start()
+def live_server(tmp_dir: Path, async_mode: str = "eventlet", database: str = "sqlite", **env: str
+                ) -> Iterator[ServerProcess]:
+    """A real ``python wsgi.py`` on a migrated SQLite file (or a scratch PostgreSQL
+    database, created and dropped here), stopped afterwards."""
+    with _database(tmp_dir, database) as url:
+        migrate(url)
+        server = ServerProcess(url, async_mode=async_mode, extra_env=dict(env)).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@contextmanager
+def _database(tmp_dir: Path, database: str) -> Iterator[str]:
+    if database == "postgres":
+        with scratch_postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_dir / 'chat.db'}"
+
+
+def count_rows(server: ServerProcess, table: str) -> int:
+    """Rows of a table in the server's database, read directly (not through the API)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(server.database_url.replace("postgresql://", "postgresql+psycopg2://", 1))
     try:
-        yield server
+        with engine.connect() as conn:
+            return int(conn.execute(sqlalchemy.text(f"SELECT count(*) FROM {table}")).scalar_one())
     finally:
-        server.stop()
+        engine.dispose()
 
 
 def rss_kib(pid: int) -> int:

@@ -1,5 +1,5 @@
 """Limits: per-user message rate, per-user connection cap, login throttling per
-account and per address, payload sizes. Each limit answers ``rate_limited``
+account-and-address and per address, payload sizes. Each limit answers ``rate_limited``
 with ``retry_after`` (REST also ``Retry-After``) or ``payload_too_large``."""
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def server(tmp_path_factory):
         "CHAT_RATE_MESSAGES_BURST": str(BURST), "CHAT_RATE_MESSAGES_PER_SECOND": "0.2",
         "CHAT_RATE_LOGIN_BURST": str(LOGIN_BURST), "CHAT_RATE_LOGIN_PER_SECOND": "0.05",
         "CHAT_MAX_CONNECTIONS_PER_USER": str(MAX_CONNECTIONS),
+        # The tests stand for a proxy: they name the client's address in X-Forwarded-For.
+        "CHAT_TRUSTED_PROXIES": "1",
     }
     with live_server(tmp_path_factory.mktemp("limits"), **env) as srv:
         yield srv
@@ -135,13 +137,15 @@ def _login(server, username, password, ip):
                          headers={"X-Forwarded-For": ip}, timeout=10)
 
 
-def test_login_throttle_per_account(server):
+def test_login_throttle_per_account_and_address(server):
     user = register(server.url)
     name = user["user"]["username"]
     for _ in range(LOGIN_BURST):
         assert _login(server, name, "wrong password", "10.0.0.1").status_code == 401
-    # The account's bucket is empty: even the right password from another address waits.
-    _assert_rate_limited_response(_login(server, name, PASSWORD, "10.0.0.2"))
+    # That address's bucket for this account is empty: even the right password waits there.
+    _assert_rate_limited_response(_login(server, name, PASSWORD, "10.0.0.1"))
+    # Never per account alone (issue 11): the owner, from another address, is not locked out.
+    assert _login(server, name, PASSWORD, "10.0.0.2").status_code == 200
     # Other accounts log in normally.
     other = register(server.url)
     assert _login(server, other["user"]["username"], PASSWORD, "10.0.0.3").status_code == 200

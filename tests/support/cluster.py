@@ -56,7 +56,8 @@ def running_cluster(
             workers=workers,
             port=free_port(),
             async_mode=async_mode,
-            extra_env={"CHAT_RATE_MESSAGES_BURST": "200", **FAST_PRESENCE, **(extra_env or {})},
+            extra_env={"CHAT_RATE_MESSAGES_BURST": "200", "CHAT_RATE_REGISTER_BURST": "1000000", **FAST_PRESENCE,
+                       **(extra_env or {})},
             log_dir=log_dir,
             # Health checks every 300 ms: a killed worker leaves the pool fast.
             check_interval_ms=300,
