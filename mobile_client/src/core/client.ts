@@ -575,6 +575,9 @@ export class ChatClient {
 
   private adoptConversation(c: Conversation): Conversation {
     this.store.dispatch({ type: "conversations:loaded", conversations: [c] });
+    // v2: a REST copy vouches for no version; the next sync brings it whole and from then on
+    // it catches up like the others. Ask now rather than at the next reconnect.
+    if (this.syncV2 && this.state.conversations[String(c.id)]?.version === null) void this.sync();
     return c;
   }
 

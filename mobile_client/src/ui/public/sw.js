@@ -3,11 +3,24 @@
  * offline; NEVER touches /api or /socket.io: stale API answers or a cached long-poll
  * would break sync and delivery guarantees.
  */
-const CACHE = "chat-shell-v1";
+const CACHE = "chat-shell-v2";
 const SHELL = ["./", "./index.html", "./manifest.webmanifest", "./icon.svg"];
 
+/**
+ * The shell plus the hashed assets the page names, so the very first visit already opens
+ * offline (the offline-first cache needs the code that reads it): the bundle was fetched
+ * before this worker existed and would otherwise only be cached on a later online visit.
+ */
+async function precache() {
+  const cache = await caches.open(CACHE);
+  await cache.addAll(SHELL);
+  const html = await (await cache.match("./index.html")).text();
+  const assets = [...html.matchAll(/(?:src|href)="(\.\/assets\/[^"]+)"/g)].map((m) => m[1]);
+  await cache.addAll(assets);
+}
+
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+  event.waitUntil(precache().then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {
