@@ -106,7 +106,8 @@ export class Transport {
   /**
    * Connects now. Called while socket.io is waiting out a reconnection delay (up to 15 s),
    * it cuts the wait short: the callers (the network is back, the app is in front again)
-   * know better than the backoff that now is the moment to try.
+   * know better than the backoff that now is the moment to try. `_reconnecting` is the
+   * Manager's own flag (not public API; tests/unit/transport.test.ts pins it).
    */
   connect(): void {
     this.wanted = true;
