@@ -2,7 +2,8 @@
 internal error) and a normal send works afterwards.
 
 Volume runs in-process (Flask-SocketIO's test client, >= 10,000 payloads);
-a smaller run goes over a real server's WebSocket and long-polling transports.
+smaller runs go over a real server's WebSocket and long-polling transports and
+as raw packet text, on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from hypothesis import strategies as st
 
 from chatapp import jsonmodule
 from chatapp.services import conversations
-from tests.security.live import live_server, register
+from tests.security.live import DATABASES, RawSocket, RowCounter, live_server, register
 from tests.support.clients import Api, Device
 
-from .strategies import assert_is_ack, event_and_payload
+from .strategies import EVENT_FIELDS, EVENTS, PLAUSIBLE, assert_is_ack, event_and_payload, hostile_json_text
 
 NAMESPACE = "/chat"
-IN_PROCESS_EXAMPLES = 500
-BATCH = 21  # payloads per example: 500 x 21 = 10,500 per run, minus the few orjson cannot encode
-REAL_EXAMPLES = 400
+IN_PROCESS_EXAMPLES = 620
+BATCH = 21  # payloads per example: 620 x 21 = 13,020 per run, minus those orjson cannot encode (lone surrogates)
+REAL_EXAMPLES = 300  # per transport and database
+RAW_EXAMPLES = 200  # per database
 FUZZ_SETTINGS = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
@@ -73,9 +75,11 @@ def test_fuzz_every_event_in_process(app, make_user, socket_client):
                for p in client.get_received(NAMESPACE))
 
 
-@pytest.fixture(scope="module")
-def real_server(tmp_path_factory):
-    with live_server(tmp_path_factory.mktemp("fuzz"), CHAT_RATE_MESSAGES_BURST="1000000") as server:
+@pytest.fixture(scope="module", params=DATABASES)
+def real_server(request, tmp_path_factory):
+    """A real server on SQLite, then on PostgreSQL (which refuses NUL where SQLite stores it)."""
+    with live_server(tmp_path_factory.mktemp(f"fuzz-{request.param}"), database=request.param,
+                     CHAT_RATE_MESSAGES_BURST="1000000") as server:
         yield server
 
 
@@ -89,15 +93,20 @@ def test_fuzz_every_event_over_a_real_socket(real_server, transport):
     # create_app set it to orjson; a standard client encodes integers beyond 64 bits.
     saved_json = socketio.packet.Packet.json
     device = Device(real_server.url, alice["token"], transport=transport, json=json).connect()
-    counter = {"payloads": 0}
+    rows = RowCounter(real_server)
+    counter = {"payloads": 0, "refused": 0}
     try:
         @settings(max_examples=REAL_EXAMPLES, **FUZZ_SETTINGS)
         @given(event_and_payload())
         def run(pair):
             event, payload = pair
-            ack = device.call(event, payload, timeout=10)
+            before = rows()
+            ack = device.call(event, payload, timeout=10)  # no hang: an ack within 10 s
             assert_is_ack(ack)
             counter["payloads"] += 1
+            if ack["ok"] is False:
+                counter["refused"] += 1
+                assert rows() == before, ("a refused event stored something", event, ack)
 
         run()
         assert device.client.connected
@@ -107,6 +116,56 @@ def test_fuzz_every_event_over_a_real_socket(real_server, transport):
         device.wait_for("message:new", lambda d: d["message"]["id"] == ack["message"]["id"])
     finally:
         device.close()
+        rows.engine.dispose()
         socketio.packet.Packet.json = saved_json
-    print(f"real-server socket fuzz ({transport}): {counter['payloads']} payloads")
+    print(f"real-server socket fuzz ({transport}): {counter['payloads']} payloads, {counter['refused']} refused")
+    assert "Traceback" not in real_server.log()
+
+
+@pytest.mark.e2e
+def test_fuzz_packet_text_over_a_raw_socket(real_server):
+    """What no client library sends: JSON nested past the policy (up to 3,000 levels), keys
+    named twice, "\ud800" escapes, as the exact packet text. Every event with an ack id gets
+    its ack (never silence), and a refused one stores nothing."""
+    alice, bob = register(real_server.url), register(real_server.url)
+    conversation_id = Api(real_server.url, alice["token"]).post(
+        "/conversations", json={"type": "group", "name": "raw", "member_ids": [bob["user"]["id"]]}
+    ).json()["conversation"]["id"]
+    raw = RawSocket(real_server.url, timeout=10)
+    raw.connect_chat(alice["token"])
+    rows = RowCounter(real_server)
+    counter = {"packets": 0, "refused": 0, "id": 0}
+    plausible = {"conversation_id": st.just(conversation_id), "message_id": st.integers(1, 5)}
+
+    @st.composite
+    def packet(draw):
+        event = draw(st.sampled_from(EVENTS))
+        fields = {name: draw(plausible.get(name, PLAUSIBLE[name])) for name in EVENT_FIELDS[event]}
+        return event, draw(hostile_json_text(fields))
+
+    try:
+        @settings(max_examples=RAW_EXAMPLES, **FUZZ_SETTINGS)
+        @given(packet())
+        def run(pair):
+            event, payload_text = pair
+            counter["id"] += 1
+            prefix = f"43/chat,{counter['id']}"
+            before = rows()
+            raw.send(f'42/chat,{counter["id"]}["{event}",{payload_text}]')
+            while True:  # events (message:new, ready, ...) may arrive first; recv times out at 10 s
+                frame = raw.recv_packet()
+                if frame.startswith(prefix):
+                    break
+            ack = json.loads(frame[len(prefix):])[0]
+            assert_is_ack(ack)
+            counter["packets"] += 1
+            if ack["ok"] is False:
+                counter["refused"] += 1
+                assert rows() == before, ("a refused packet stored something", event, ack)
+
+        run()
+    finally:
+        raw.close()
+        rows.engine.dispose()
+    print(f"raw-socket packet fuzz: {counter['packets']} packets, {counter['refused']} refused")
     assert "Traceback" not in real_server.log()

@@ -47,14 +47,32 @@ def _database(tmp_dir: Path, database: str) -> Iterator[str]:
 
 def count_rows(server: ServerProcess, table: str) -> int:
     """Rows of a table in the server's database, read directly (not through the API)."""
-    import sqlalchemy
+    with RowCounter(server, (table,)) as counter:
+        return counter()[table]
 
-    engine = sqlalchemy.create_engine(server.database_url.replace("postgresql://", "postgresql+psycopg2://", 1))
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(sqlalchemy.text(f"SELECT count(*) FROM {table}")).scalar_one())
-    finally:
-        engine.dispose()
+
+class RowCounter:
+    """Row counts of the server's tables in one query, on a connection kept for many calls."""
+
+    TABLES = ("users", "api_tokens", "conversations", "memberships", "messages", "reactions")
+
+    def __init__(self, server: ServerProcess, tables: tuple[str, ...] = TABLES) -> None:
+        import sqlalchemy
+
+        self.tables = tables
+        url = server.database_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+        self.engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        self.query = sqlalchemy.text("SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in tables))
+
+    def __call__(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return dict(zip(self.tables, map(int, conn.execute(self.query).one()), strict=True))
+
+    def __enter__(self) -> RowCounter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.engine.dispose()
 
 
 def rss_kib(pid: int) -> int:
