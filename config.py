@@ -71,7 +71,13 @@ class Config:
     MAX_CONTENT_LENGTH = MAX_PAYLOAD_BYTES
     MAX_GROUP_NAME_CHARS = _env_int("MAX_GROUP_NAME_CHARS", 100)
     MAX_GROUP_MEMBERS = _env_int("MAX_GROUP_MEMBERS", 1000)
+    # Membership changes of larger groups announce the delta (member:joined/left)
+    # without a conversation:updated per member, each carrying the whole list.
+    MEMBER_LIST_FANOUT_LIMIT = _env_int("MEMBER_LIST_FANOUT_LIMIT", 100)
     MAX_EMOJI_CHARS = 16
+    # Every reaction is broadcast and carried by every history page holding the message.
+    MAX_REACTIONS_PER_USER = _env_int("MAX_REACTIONS_PER_USER", 20)
+    MAX_REACTION_KINDS = _env_int("MAX_REACTION_KINDS", 50)
 
     # Argon2id at OWASP's recommended floor (m=19 MiB, t=2, p=1), or stronger.
     ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 2)
@@ -91,6 +97,11 @@ class Config:
     # 0 (default): the headers are ignored; a client could otherwise choose its own
     # address and escape every per-address limit. Behind one load balancer: 1.
     TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
+    # Edits and joins/leaves reach every member: a person's pace, not a script's.
+    RATE_EDIT_BURST = _env_int("RATE_EDIT_BURST", 20)
+    RATE_EDIT_PER_SECOND = _env_float("RATE_EDIT_PER_SECOND", 0.5)
+    RATE_MEMBERSHIP_BURST = _env_int("RATE_MEMBERSHIP_BURST", 20)
+    RATE_MEMBERSHIP_PER_SECOND = _env_float("RATE_MEMBERSHIP_PER_SECOND", 0.2)
     MAX_CONNECTIONS_PER_USER = _env_int("MAX_CONNECTIONS_PER_USER", 20)
     # Load shedding: a worker processes at most this many sends at once; the
     # excess gets `unavailable` with retry_after at once (counted in chat_shed_total).

@@ -1,8 +1,8 @@
 """Typed SQLAlchemy models. Transport-free: no Flask request, no emit."""
 
-from .conversation import Conversation, Membership
+from .conversation import Conversation, Departure, Membership
 from .message import Message, Reaction
 from .token import ApiToken
 from .user import User
 
-__all__ = ["ApiToken", "Conversation", "Membership", "Message", "Reaction", "User"]
+__all__ = ["ApiToken", "Conversation", "Departure", "Membership", "Message", "Reaction", "User"]

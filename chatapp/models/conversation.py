@@ -27,6 +27,12 @@ class Conversation(db.Model):
     # The last allocated seq: incremented in the same transaction as the insert,
     # so a rolled back send leaves no gap.
     last_seq: Mapped[int] = mapped_column(default=0)
+    # Increases by one with every change a member can see (a message sent,
+    # edited, deleted or reacted to, a receipt, a rename, members, roles):
+    # allocated by the UPDATE that locks this row, in the change's own
+    # transaction, so versions commit in order and a rollback leaves no gap.
+    # ``sync`` with ``versions`` answers what changed since (services/sync.py).
+    version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Last activity (a message, or a change): the conversation list's order.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -60,3 +66,17 @@ class Membership(db.Model):
 
     conversation: Mapped[Conversation] = relationship(back_populates="memberships")
     user = relationship("User", lazy="joined")
+
+
+class Departure(db.Model):
+    """A member who left or was removed: ``sync`` lists the conversation in
+    ``removed`` for them even when it is a public room they could still read
+    as a visitor (a visitor who never joined is not "removed")."""
+
+    __tablename__ = "departures"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    left_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -21,6 +22,9 @@ class Message(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(default=None)
     deleted: Mapped[bool] = mapped_column(default=False)
+    # The conversation's version at this message's latest change (send, edit,
+    # delete, reaction): ``sync`` finds changes by (conversation_id, version).
+    version: Mapped[int] = mapped_column(default=0)
 
     reactions: Mapped[list[Reaction]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="Reaction.created_at"
@@ -31,6 +35,8 @@ class Message(db.Model):
         UniqueConstraint("conversation_id", "seq"),
         # Idempotent sends: one message per (conversation, sender, client_id).
         UniqueConstraint("conversation_id", "sender_id", "client_id"),
+        # Catch-up of changes reads a range of versions in one conversation.
+        Index("ix_messages_conversation_version", "conversation_id", "version"),
     )
 
     def reactions_dict(self) -> dict[str, list[int]]:
@@ -40,18 +46,26 @@ class Message(db.Model):
         return grouped
 
     def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "conversation_id": self.conversation_id,
-            "seq": self.seq,
-            "sender_id": self.sender_id,
-            "body": "" if self.deleted else self.body,
-            "client_id": self.client_id,
-            "created_at": iso(self.created_at),
-            "edited_at": iso(self.edited_at),
-            "deleted": self.deleted,
-            "reactions": {} if self.deleted else self.reactions_dict(),
-        }
+        return render_message(self, self.reactions_dict())
+
+
+def render_message(row: Any, reactions: dict[str, list[int]]) -> dict:
+    """The contract's Message object, from a model or a Core row (attribute access):
+    the one place its shape is written."""
+    deleted = row.deleted
+    return {
+        "id": row.id,
+        "conversation_id": row.conversation_id,
+        "seq": row.seq,
+        "sender_id": row.sender_id,
+        "body": "" if deleted else row.body,
+        "client_id": row.client_id,
+        "created_at": iso(row.created_at),
+        "edited_at": iso(row.edited_at),
+        "deleted": deleted,
+        "reactions": {} if deleted else reactions,
+        "version": row.version,
+    }
 
 
 class Reaction(db.Model):

@@ -22,6 +22,7 @@ from .. import metrics
 from ..extensions import db
 from ..models import User
 from ..services import accounts, messaging, presence, receipts, typing
+from ..services import sync as catch_up
 from ..services.errors import ChatError, RateLimited, Unauthorized, Unavailable, ValidationError, database_busy
 from ..services.validation import MISSING, require_object
 from . import NAMESPACE
@@ -203,5 +204,4 @@ class ChatNamespace(Namespace):
         return {"delivered_seq": result["delivered_seq"]}
 
     def sync(self, user: User, data: dict) -> dict:
-        messages, has_more = messaging.sync(user, data.get("cursors", MISSING), data.get("limit"))
-        return {"messages": messages, "has_more": has_more}
+        return catch_up.sync(user, data.get("cursors", MISSING), data.get("limit"), data.get("versions", MISSING))

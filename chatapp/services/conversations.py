@@ -7,16 +7,16 @@ import binascii
 from collections.abc import Iterable
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, func, or_, select, tuple_
+from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import Conversation, Membership, Message, User
+from ..models import Conversation, Departure, Membership, Message, User
 from ..models.conversation import DIRECT, GROUP
 from ..timeutil import iso, parse_iso, utcnow
-from . import events, presence
+from . import events, presence, ratelimit, versions
 from .errors import Forbidden, NotFound, ValidationError, field_error
-from .validation import MISSING, choice, entity_id, id_list, integer, string, text
+from .validation import MISSING, choice, clamp_limit, entity_id, id_list, string, text
 
 VISIBILITIES = ("private", "public")
 POSTING = ("all", "admins")
@@ -55,7 +55,7 @@ def readable_id(user: User, conversation_id: object) -> int:
     """The id of a conversation ``user`` may read (same rule as ``get_visible``), in one Core query."""
     cid = entity_id(conversation_id, "conversation_id")
     row = db.session.connection().execute(_READ_ACCESS, {"p_cid": cid, "p_uid": user.id}).first()
-    if row is None or (row.user_id is None and not _public(row.type, row.visibility)):
+    if row is None or (row.user_id is None and not is_public_kind(row.type, row.visibility)):
         raise NotFound("no such conversation")
     return cid
 
@@ -76,10 +76,10 @@ def find_membership(conversation: Conversation, user_id: int) -> Membership | No
 
 
 def is_public(conversation: Conversation) -> bool:
-    return _public(conversation.type, conversation.visibility)
+    return is_public_kind(conversation.type, conversation.visibility)
 
 
-def _public(kind: str, visibility: str | None) -> bool:
+def is_public_kind(kind: str, visibility: str | None) -> bool:
     """Public rooms are readable (not writable) by non-members."""
     return kind == GROUP and visibility == "public"
 
@@ -109,6 +109,14 @@ def to_dict(conversation: Conversation, viewer_id: int) -> dict:
     return to_dicts([conversation], viewer_id)[0]
 
 
+def render_by_id(viewer: User, ids: list[int]) -> list[dict]:
+    """Conversation objects for ``ids`` (ascending id), as ``viewer`` sees them."""
+    if not ids:
+        return []
+    found = db.session.scalars(select(Conversation).where(Conversation.id.in_(ids)).order_by(Conversation.id))
+    return to_dicts(list(found), viewer.id)
+
+
 def _render(conversation: Conversation, viewer_id: int, last: Message | None, online: set[int]) -> dict:
     mine = find_membership(conversation, viewer_id)
     members = sorted(conversation.memberships, key=lambda m: m.user_id)
@@ -118,6 +126,7 @@ def _render(conversation: Conversation, viewer_id: int, last: Message | None, on
         "name": conversation.name,
         "members": [m.user.to_dict(online=m.user_id in online) for m in members],
         "last_seq": conversation.last_seq,
+        "version": conversation.version,
         "last_message": last.to_dict() if last else None,
         "unread_count": mine.unread_count if mine else 0,
         "last_read_seq": mine.last_read_seq if mine else 0,
@@ -153,7 +162,7 @@ def publish_to_members(name: str, conversation: Conversation, *, exclude: Iterab
 
 
 def list_conversations(user: User, limit: object, cursor: object) -> tuple[list[dict], str | None]:
-    count = _limit(limit, default=50, maximum=100)
+    count = clamp_limit(limit, 50, 100)
     stmt = (
         select(Conversation)
         .join(Membership, Membership.conversation_id == Conversation.id)
@@ -182,17 +191,9 @@ def _decode_cursor(value: object):
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         stamp, cid = raw.split("|")
-        return parse_iso(stamp), int(cid)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return parse_iso(stamp), entity_id(int(cid), "cursor")
+    except (ValueError, binascii.Error, UnicodeDecodeError, ValidationError):
         raise field_error("cursor", "malformed") from None
-
-
-def _limit(value: object, *, default: int, maximum: int) -> int:
-    if value in (None, MISSING):
-        return default
-    number = integer(value, "limit", minimum=1)
-    assert number is not None
-    return min(number, maximum)
 
 
 # ---------------------------------------------------------------- create
@@ -209,7 +210,7 @@ def open_direct(user: User, other_id: object) -> tuple[dict, bool]:
     existing = db.session.scalar(select(Conversation).where(Conversation.direct_key == key))
     if existing is not None:
         return to_dict(existing, user.id), False
-    conversation = Conversation(type=DIRECT, direct_key=key)
+    conversation = Conversation(type=DIRECT, direct_key=key, version=1)
     conversation.memberships = [Membership(user_id=uid, role="member") for uid in sorted({low, high})]
     db.session.add(conversation)
     try:
@@ -236,12 +237,15 @@ def create_group(
     vis = choice(visibility, "visibility", VISIBILITIES, "private")
     post = choice(posting, "posting", POSTING, "all")
     others = [uid for uid in ids if uid != user.id]
+    if len(others) + 1 > cfg["MAX_GROUP_MEMBERS"]:
+        # The creator is a member too.
+        raise field_error("member_ids", f"a group has at most {cfg['MAX_GROUP_MEMBERS']} members, you included")
     if others:
         found = set(db.session.scalars(select(User.id).where(User.id.in_(others), User.active.is_(True))))
         missing = [uid for uid in others if uid not in found]
         if missing:
             raise NotFound(f"no such user: {missing[0]}")
-    conversation = Conversation(type=GROUP, name=title, visibility=vis, posting=post)
+    conversation = Conversation(type=GROUP, name=title, visibility=vis, posting=post, version=1)
     conversation.memberships = [Membership(user_id=user.id, role="owner")] + [
         Membership(user_id=uid, role="member") for uid in others
     ]
@@ -303,13 +307,28 @@ def _require_manager(member: Membership | None) -> None:
         raise Forbidden("only the group's owner or admins may do this")
 
 
+def _require_room(conversation: Conversation) -> None:
+    if len(conversation.memberships) >= current_app.config["MAX_GROUP_MEMBERS"]:
+        raise ValidationError("the group is full")
+
+
 def join(user: User, conversation_id: object) -> dict:
     conversation, member = get_visible(user, conversation_id)
     if member is not None:
         return to_dict(conversation, user.id)
-    # Only public rooms are visible to non-members, so this is a public room.
+    ratelimit.check_membership(user.id)
+    # Decide under the conversation's lock: a second device joining at the same
+    # moment then finds the membership instead of violating its primary key.
+    version = versions.lock(conversation)
+    if find_membership(conversation, user.id) is not None:
+        db.session.rollback()
+        return to_dict(conversation, user.id)
+    if not is_public(conversation):
+        db.session.rollback()
+        raise NotFound("no such conversation")
+    _require_room(conversation)
     _add(conversation, user.id)
-    return _finish_membership_change(conversation, user.id)
+    return _finish_membership_change(conversation, user.id, version)
 
 
 def add_member(actor: User, conversation_id: object, user_id: object) -> dict:
@@ -322,10 +341,15 @@ def add_member(actor: User, conversation_id: object, user_id: object) -> dict:
         raise NotFound("no such user")
     if find_membership(conversation, uid) is not None:
         return to_dict(conversation, actor.id)
-    if len(conversation.memberships) >= current_app.config["MAX_GROUP_MEMBERS"]:
-        raise ValidationError("the group is full")
+    ratelimit.check_membership(actor.id)
+    version = versions.lock(conversation)
+    _require_manager(find_membership(conversation, actor.id))
+    if find_membership(conversation, uid) is not None:
+        db.session.rollback()  # added by someone else meanwhile
+        return to_dict(conversation, actor.id)
+    _require_room(conversation)
     _add(conversation, uid)
-    return _finish_membership_change(conversation, actor.id, joined=uid)
+    return _finish_membership_change(conversation, actor.id, version, joined=uid)
 
 
 def _add(conversation: Conversation, user_id: int) -> None:
@@ -333,23 +357,45 @@ def _add(conversation: Conversation, user_id: int) -> None:
     membership = Membership(user_id=user_id, role="member", last_read_seq=conversation.last_seq, unread_count=0)
     conversation.memberships.append(membership)
     conversation.updated_at = utcnow()
+    db.session.execute(
+        delete(Departure).where(Departure.conversation_id == conversation.id, Departure.user_id == user_id)
+    )
     db.session.flush()
 
 
-def _finish_membership_change(conversation: Conversation, viewer_id: int, joined: int | None = None) -> dict:
+def _finish_membership_change(
+    conversation: Conversation, viewer_id: int, version: int, joined: int | None = None
+) -> dict:
     newcomer = joined if joined is not None else viewer_id
     new_member = find_membership(conversation, newcomer)
     assert new_member is not None
     user_dict = presence.user_dict(new_member.user)
-    events.on_commit(
-        "member:joined", {"conversation_id": conversation.id, "user": user_dict}, users=member_ids(conversation)
-    )
-    publish_to_members("conversation:updated", conversation, exclude=[newcomer])
+    payload = {"conversation_id": conversation.id, "user": user_dict, "version": version}
+    events.on_commit("member:joined", payload, users=member_ids(conversation))
     base = to_dict(conversation, viewer_id=0)
+    _announce_membership(conversation, base, exclude=[newcomer])
     events.on_commit("conversation:new", {"conversation": _viewer_overlay(base, new_member)}, users=[newcomer])
-    data = to_dict(conversation, viewer_id)
+    data = _viewer_overlay(base, new_member) if viewer_id == newcomer else to_dict(conversation, viewer_id)
     db.session.commit()
     return data
+
+
+def _announce_membership(conversation: Conversation, base: dict, *, exclude: Iterable[int] = ()) -> None:
+    """``conversation:updated`` after a membership change, to groups small enough.
+
+    Each of those events carries the whole member list, so sending one to every
+    member costs members x members (a join in a 1,000-member group: 1,001
+    events, 154 MB of JSON). Above ``MEMBER_LIST_FANOUT_LIMIT`` members the
+    ``member:joined``/``member:left`` event (the delta, with the new version)
+    is the whole announcement; a client that wants the list fetches it.
+    """
+    if len(conversation.memberships) > current_app.config["MEMBER_LIST_FANOUT_LIMIT"]:
+        return
+    skip = set(exclude)
+    for member in conversation.memberships:
+        if member.user_id not in skip:
+            payload = {"conversation": _viewer_overlay(base, member)}
+            events.on_commit("conversation:updated", payload, users=[member.user_id])
 
 
 def remove_member(actor: User, conversation_id: object, user_id: object) -> None:
@@ -357,7 +403,17 @@ def remove_member(actor: User, conversation_id: object, user_id: object) -> None
     conversation, member = get_member(actor, conversation_id)
     _require_group(conversation)
     uid = entity_id(user_id, "user_id")
+    ratelimit.check_membership(actor.id)
+    # Roles and membership are read again under the lock: the owner and the
+    # only admin leaving at the same moment must still leave exactly one owner.
+    version = versions.lock(conversation)
+    member = find_membership(conversation, actor.id)
     target = find_membership(conversation, uid)
+    if member is None:
+        db.session.rollback()
+        if uid == actor.id:
+            return  # already left (another device of theirs)
+        raise Forbidden("join this room first")
     if uid != actor.id:
         _require_manager(member)
         if target is None:
@@ -372,9 +428,11 @@ def remove_member(actor: User, conversation_id: object, user_id: object) -> None
     had_unread = target.unread_count > 0
     conversation.memberships.remove(target)
     conversation.updated_at = utcnow()
+    db.session.add(Departure(conversation_id=conversation.id, user_id=uid, left_at=utcnow()))
     db.session.flush()
-    events.on_commit("member:left", {"conversation_id": conversation.id, "user": left_user}, users=everyone)
-    publish_to_members("conversation:updated", conversation)
+    payload = {"conversation_id": conversation.id, "user": left_user, "version": version}
+    events.on_commit("member:left", payload, users=everyone)
+    _announce_membership(conversation, to_dict(conversation, viewer_id=0))
     if had_unread:
         # Their badge loses this conversation's unread messages.
         from .receipts import total_unread
@@ -400,13 +458,24 @@ def update_group(actor: User, conversation_id: object, name: object, visibility:
     _require_group(conversation)
     _require_manager(member)
     cfg = current_app.config
-    if name is not MISSING:
-        conversation.name = text(name, "name", max_chars=cfg["MAX_GROUP_NAME_CHARS"])
-    if visibility is not MISSING:
-        conversation.visibility = choice(visibility, "visibility", VISIBILITIES, conversation.visibility)
-    if posting is not MISSING:
-        conversation.posting = choice(posting, "posting", POSTING, conversation.posting)
+    new_name = text(name, "name", max_chars=cfg["MAX_GROUP_NAME_CHARS"]) if name is not MISSING else MISSING
+    new_visibility = choice(visibility, "visibility", VISIBILITIES, conversation.visibility)
+    new_posting = choice(posting, "posting", POSTING, conversation.posting)
+    _lock_as_manager(conversation, actor.id)
+    if new_name is not MISSING:
+        conversation.name = new_name
+    conversation.visibility = new_visibility
+    conversation.posting = new_posting
     return _commit_group_change(conversation, actor.id)
+
+
+def _lock_as_manager(conversation: Conversation, actor_id: int, *, owner: bool = False) -> None:
+    """Lock the conversation (its next version) and check the actor's role again under the lock."""
+    versions.lock(conversation)
+    member = find_membership(conversation, actor_id)
+    if owner and (member is None or member.role != "owner"):
+        raise Forbidden("only the owner may change roles")
+    _require_manager(member)
 
 
 def set_role(actor: User, conversation_id: object, user_id: object, role: object) -> dict:
@@ -424,6 +493,11 @@ def set_role(actor: User, conversation_id: object, user_id: object, role: object
         raise NotFound("not a member")
     if uid == actor.id:
         raise ValidationError("hand ownership to someone else instead")
+    _lock_as_manager(conversation, actor.id, owner=True)
+    member = find_membership(conversation, actor.id)
+    target = find_membership(conversation, uid)
+    if member is None or target is None:
+        raise NotFound("not a member")
     if new_role == "owner":
         member.role = "admin"
     target.role = new_role
@@ -431,7 +505,8 @@ def set_role(actor: User, conversation_id: object, user_id: object, role: object
 
 
 def _commit_group_change(conversation: Conversation, viewer_id: int) -> dict:
-    """Name, settings or roles changed: bump activity, tell every member, commit."""
+    """Name, settings or roles changed (the version was allocated by the lock):
+    bump activity, tell every member, commit."""
     conversation.updated_at = utcnow()
     db.session.flush()
     publish_to_members("conversation:updated", conversation)

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import Integer, bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Conversation, Membership, Message, Reaction, User
+from ..models.message import render_message
 from ..timeutil import iso, utcnow
-from . import events, ratelimit
+from . import events, ratelimit, versions
 from .conversations import get_member, get_visible, member_ids, readable_id
 from .errors import Conflict, Forbidden, NotFound, ValidationError, field_error
-from .validation import MISSING, entity_id, integer, require_object, string, text
+from .validation import clamp_limit, entity_id, integer, string, text
 from .validation import client_id as parse_client_id
-
-MAX_SYNC_CURSORS = 1000
 
 
 def _body(value: object) -> str:
@@ -38,13 +37,13 @@ _BY_CLIENT_ID = select(Message.id).where(
     Message.sender_id == bindparam("p_uid"),
     Message.client_id == bindparam("p_key"),
 )
-# Allocate the seq inside this transaction: the row update serialises
-# concurrent senders, and a rollback returns the number (no gaps).
+# Allocate the seq and the version inside this transaction: the row update
+# serialises concurrent senders, and a rollback returns both numbers (no gaps).
 _NEXT_SEQ = (
     update(Conversation)
     .where(Conversation.id == bindparam("p_cid"))
-    .values(last_seq=Conversation.last_seq + 1, updated_at=bindparam("p_now"))
-    .returning(Conversation.last_seq)
+    .values(last_seq=Conversation.last_seq + 1, version=Conversation.version + 1, updated_at=bindparam("p_now"))
+    .returning(Conversation.last_seq, Conversation.version)
 )
 _INSERT = insert(_MESSAGES).returning(_MESSAGES.c.id)
 # Every other member gains one unread; RETURNING names the recipients too.
@@ -87,9 +86,9 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
     ratelimit.check_message(sender.id)
     now = utcnow()
     try:
-        seq = conn.execute(_NEXT_SEQ, {"p_cid": cid, "p_now": now}).scalar_one()
+        seq, version = conn.execute(_NEXT_SEQ, {"p_cid": cid, "p_now": now}).one()
         row = {"conversation_id": cid, "seq": seq, "sender_id": sender.id, "body": text_body, "client_id": key,
-               "created_at": now, "deleted": False}
+               "created_at": now, "deleted": False, "version": version}
         message_id = conn.execute(_INSERT, row).scalar_one()
     except IntegrityError:
         # A concurrent resend with the same client_id won the race.
@@ -103,6 +102,7 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
     data = {
         "id": message_id, "conversation_id": cid, "seq": seq, "sender_id": sender.id, "body": text_body,
         "client_id": key, "created_at": iso(now), "edited_at": None, "deleted": False, "reactions": {},
+        "version": version,
     }
     members = [*unread, sender.id]
     events.on_commit("message:new", {"message": data}, users=members)
@@ -113,7 +113,8 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
         payload = {"conversation_id": cid, "unread_count": count, "total_unread": int(totals.get(uid, 0))}
         events.on_commit("unread", payload, users=[uid])
     if had_unread:
-        events.on_commit("read", {"conversation_id": cid, "user_id": sender.id, "seq": seq}, users=members)
+        receipt = {"conversation_id": cid, "user_id": sender.id, "seq": seq, "version": version}
+        events.on_commit("read", receipt, users=members)
         payload = {"conversation_id": cid, "unread_count": 0, "total_unread": int(totals.get(sender.id, 0))}
         events.on_commit("unread", payload, users=[sender.id])
     db.session.commit()
@@ -174,15 +175,33 @@ def edit_message(user: User, message_id: object, body: object) -> dict:
         raise Forbidden("only the sender may edit a message")
     if message.deleted:
         raise Conflict("the message was deleted")
-    if new_body != message.body:
-        message.body = new_body
-        message.edited_at = utcnow()
-        db.session.flush()
-        data = message.to_dict()
-        events.on_commit("message:updated", {"message": data}, users=member_ids(conversation))
+    if new_body == message.body:
+        return message.to_dict()
+    ratelimit.check_edit(user.id)
+    version = _lock_message(message)
+    if message.deleted:
+        # A delete committed while this edit waited for the lock: the text stays gone.
+        raise Conflict("the message was deleted")
+    if new_body == message.body:
+        db.session.rollback()
+        return message.to_dict()
+    message.body = new_body
+    message.edited_at = utcnow()
+    message.version = version
+    db.session.flush()
     data = message.to_dict()
+    events.on_commit("message:updated", {"message": data}, users=member_ids(conversation))
     db.session.commit()
     return data
+
+
+def _lock_message(message: Message) -> int:
+    """Lock the message's conversation (allocating the change's version), then
+    re-read the message: a decision taken from now on sees every change that
+    committed before, and blocks every change after (services/versions.py)."""
+    version = versions.bump(message.conversation_id)
+    db.session.refresh(message)
+    return version
 
 
 def delete_message(user: User, message_id: object) -> None:
@@ -196,10 +215,18 @@ def delete_message(user: User, message_id: object) -> None:
             raise Forbidden("only the sender or a group admin may delete this message")
     if message.deleted:
         return
+    version = _lock_message(message)
+    if message.deleted:
+        # Deleted by someone else meanwhile: a second delete changes nothing
+        # (and must not decrement anyone's unread count again).
+        db.session.rollback()
+        return
     message.deleted = True
     message.body = ""
-    message.reactions.clear()
-    # Deleted messages do not count as unread.
+    message.version = version
+    db.session.execute(delete(Reaction).where(Reaction.message_id == message.id))
+    db.session.expire(message, ["reactions"])
+    # Deleted messages do not count as unread (counted under the lock).
     affected = list(
         db.session.scalars(
             select(Membership.user_id).where(
@@ -217,7 +244,7 @@ def delete_message(user: User, message_id: object) -> None:
             .values(unread_count=Membership.unread_count - 1)
         )
     db.session.flush()
-    payload = {"conversation_id": conversation.id, "message_id": message.id, "seq": message.seq}
+    payload = {"conversation_id": conversation.id, "message_id": message.id, "seq": message.seq, "version": version}
     events.on_commit("message:deleted", payload, users=member_ids(conversation))
     _queue_unread(conversation.id, affected)
     db.session.commit()
@@ -239,24 +266,47 @@ def react(user: User, message_id: object, emoji: object, *, add: bool) -> dict:
         raise Forbidden("join this room first")
     if message.deleted:
         raise Conflict("the message was deleted")
-    existing = next((r for r in message.reactions if r.user_id == user.id and r.emoji == key), None)
-    changed = False
+    if add == (_find_reaction(message, user.id, key) is not None):
+        return message.to_dict()  # nothing to change: no lock, no version
+    version = _lock_message(message)
+    if message.deleted:
+        raise Conflict("the message was deleted")
+    existing = _find_reaction(message, user.id, key)
     if add and existing is None:
+        _check_reaction_limits(message, user.id)
         message.reactions.append(Reaction(user_id=user.id, emoji=key, created_at=utcnow()))
-        changed = True
     elif not add and existing is not None:
         message.reactions.remove(existing)
-        changed = True
-    if changed:
-        try:
-            db.session.flush()
-        except IntegrityError:
-            db.session.rollback()  # the same reaction added twice at once
-            return db.session.get(Message, message.id).to_dict()
-        events.on_commit("message:updated", {"message": message.to_dict()}, users=member_ids(conversation))
+    else:
+        db.session.rollback()  # the same change committed meanwhile
+        return message.to_dict()
+    message.version = version
+    db.session.flush()
     data = message.to_dict()
+    events.on_commit("message:updated", {"message": data}, users=member_ids(conversation))
     db.session.commit()
     return data
+
+
+def _find_reaction(message: Message, user_id: int, emoji: str) -> Reaction | None:
+    return next((r for r in message.reactions if r.user_id == user_id and r.emoji == emoji), None)
+
+
+def _check_reaction_limits(message: Message, user_id: int) -> None:
+    """Bound what one message can carry: every reaction is broadcast and sits in
+    every history page that holds the message."""
+    cfg = current_app.config
+    if sum(1 for r in message.reactions if r.user_id == user_id) >= cfg["MAX_REACTIONS_PER_USER"]:
+        raise ValidationError(
+            f"at most {cfg['MAX_REACTIONS_PER_USER']} reactions per person on one message",
+            fields={"emoji": "too many reactions"},
+        )
+    emojis = {r.emoji for r in message.reactions}
+    if len(emojis) >= cfg["MAX_REACTION_KINDS"]:
+        raise ValidationError(
+            f"at most {cfg['MAX_REACTION_KINDS']} different reactions on one message",
+            fields={"emoji": "too many different reactions"},
+        )
 
 
 # ---------------------------------------------------------------- read paths
@@ -290,7 +340,7 @@ def history(
     after_seq = integer(after, "after", minimum=0, required=False)
     if before_seq is not None and after_seq is not None:
         raise ValidationError("use before or after, not both", fields={"before": "conflicts with after"})
-    count = _clamp(limit, cfg["HISTORY_DEFAULT_LIMIT"], cfg["HISTORY_MAX_LIMIT"])
+    count = clamp_limit(limit, cfg["HISTORY_DEFAULT_LIMIT"], cfg["HISTORY_MAX_LIMIT"])
     cid = readable_id(user, conversation_id)
     if after_seq is not None:
         stmt, params = _PAGE_AFTER, {"p_seq": after_seq}
@@ -298,7 +348,7 @@ def history(
         stmt, params = _PAGE_BEFORE, {"p_seq": before_seq}
     else:
         stmt, params = _PAGE_LATEST, {}
-    rows = db.session.connection().execute(stmt, {"p_cid": cid, "p_limit": count + 1, **params}).mappings().all()
+    rows = db.session.connection().execute(stmt, {"p_cid": cid, "p_limit": count + 1, **params}).all()
     page = list(rows[:count])
     if after_seq is None:
         page.reverse()
@@ -315,88 +365,9 @@ _REACTIONS_OF = (
 
 def rows_to_dicts(rows: list) -> list[dict]:
     """Message rows to contract dicts, with their reactions in one query."""
-    live_ids = [row["id"] for row in rows if not row["deleted"]]
+    live_ids = [row.id for row in rows if not row.deleted]
     reactions: dict[int, dict[str, list[int]]] = {}
     if live_ids:
         for message_id, emoji, user_id in db.session.connection().execute(_REACTIONS_OF, {"p_ids": live_ids}):
             reactions.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
-    return [
-        {
-            "id": row["id"],
-            "conversation_id": row["conversation_id"],
-            "seq": row["seq"],
-            "sender_id": row["sender_id"],
-            "body": "" if row["deleted"] else row["body"],
-            "client_id": row["client_id"],
-            "created_at": iso(row["created_at"]),
-            "edited_at": iso(row["edited_at"]),
-            "deleted": row["deleted"],
-            "reactions": reactions.get(row["id"], {}),
-        }
-        for row in rows
-    ]
-
-
-def sync(user: User, cursors: object, limit: object) -> tuple[list[dict], bool]:
-    """Everything after each cursor, oldest first per conversation, capped in total."""
-    cfg = current_app.config
-    mapping = require_object(cursors) if cursors is not MISSING else {}
-    if cursors is MISSING or cursors is None:
-        raise field_error("cursors", "required")
-    if not isinstance(cursors, dict):
-        raise field_error("cursors", "must be an object of conversation id to seq")
-    if len(mapping) > MAX_SYNC_CURSORS:
-        raise field_error("cursors", f"at most {MAX_SYNC_CURSORS} conversations")
-    total = _clamp(limit, cfg["SYNC_DEFAULT_LIMIT"], cfg["SYNC_MAX_LIMIT"])
-    parsed: dict[int, int] = {}
-    for raw_id, seen in mapping.items():
-        if not isinstance(raw_id, str) or not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 18:
-            raise field_error("cursors", f"malformed conversation id {raw_id!r:.40}")
-        seq = integer(seen, f"cursors.{raw_id}", minimum=0)
-        assert seq is not None
-        parsed[int(raw_id)] = seq
-    visible = _visible_ids(user, list(parsed))
-    messages: list[dict] = []
-    has_more = False
-    for conv_id in sorted(visible):
-        room = total - len(messages)
-        if room <= 0:
-            has_more = True
-            break
-        stmt = (
-            select(*_MESSAGES.c)
-            .where(_MESSAGES.c.conversation_id == conv_id, _MESSAGES.c.seq > parsed[conv_id])
-            .order_by(_MESSAGES.c.seq)
-            .limit(room + 1)
-        )
-        rows = db.session.connection().execute(stmt).mappings().all()
-        if len(rows) > room:
-            has_more = True
-        messages.extend(rows_to_dicts(list(rows[:room])))
-    return messages, has_more
-
-
-def _visible_ids(user: User, ids: list[int]) -> set[int]:
-    if not ids:
-        return set()
-    member_of = set(
-        db.session.scalars(
-            select(Membership.conversation_id).where(Membership.user_id == user.id, Membership.conversation_id.in_(ids))
-        )
-    )
-    public = set(
-        db.session.scalars(
-            select(Conversation.id).where(
-                Conversation.id.in_(ids), Conversation.type == "group", Conversation.visibility == "public"
-            )
-        )
-    )
-    return member_of | public
-
-
-def _clamp(value: object, default: int, maximum: int) -> int:
-    if value is None or value is MISSING:
-        return default
-    number = integer(value, "limit", minimum=1)
-    assert number is not None
-    return min(number, maximum)
+    return [render_message(row, reactions.get(row.id, {})) for row in rows]

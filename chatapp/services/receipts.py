@@ -6,7 +6,7 @@ from sqlalchemy import func, select, update
 
 from ..extensions import db
 from ..models import Membership, Message, User
-from . import events
+from . import events, versions
 from .conversations import get_member, member_ids
 from .validation import integer
 
@@ -33,7 +33,11 @@ def mark_read(user: User, conversation_id: object, seq: object) -> dict:
     assert target is not None
     conversation, member = get_member(user, conversation_id)
     target = min(target, conversation.last_seq)
-    if _advance(conversation.id, user.id, Membership.last_read_seq, target):
+    # A receipt is a change members see (ticks): it takes the conversation's
+    # next version, and the lock before the membership row, in the order every
+    # change takes them (services/versions.py). Nothing to move: no lock at all.
+    version = versions.bump(conversation.id) if member.last_read_seq < target else None
+    if version is not None and _advance(conversation.id, user.id, Membership.last_read_seq, target):
         # Counted after the UPDATE took the row lock, so a send that committed
         # meanwhile is seen (its unread increment and its message agree).
         unread = _count_unread(conversation.id, user.id, target)
@@ -45,13 +49,15 @@ def mark_read(user: User, conversation_id: object, seq: object) -> dict:
         )
         # Read implies delivered.
         _advance(conversation.id, user.id, Membership.delivered_seq, target)
-        receipt = {"conversation_id": conversation.id, "user_id": user.id, "seq": target}
+        receipt = {"conversation_id": conversation.id, "user_id": user.id, "seq": target, "version": version}
         events.on_commit("read", receipt, users=member_ids(conversation))
         events.on_commit(
             "unread",
             {"conversation_id": conversation.id, "unread_count": unread, "total_unread": total_unread(user.id)},
             users=[user.id],
         )
+    elif version is not None:
+        db.session.rollback()  # another device moved it first
     db.session.refresh(member)
     result = {
         "conversation_id": conversation.id, "last_read_seq": member.last_read_seq, "unread_count": member.unread_count,
@@ -66,9 +72,12 @@ def mark_delivered(user: User, conversation_id: object, seq: object) -> dict:
     assert target is not None
     conversation, member = get_member(user, conversation_id)
     target = min(target, conversation.last_seq)
-    if _advance(conversation.id, user.id, Membership.delivered_seq, target):
-        payload = {"conversation_id": conversation.id, "user_id": user.id, "seq": target}
+    version = versions.bump(conversation.id) if member.delivered_seq < target else None
+    if version is not None and _advance(conversation.id, user.id, Membership.delivered_seq, target):
+        payload = {"conversation_id": conversation.id, "user_id": user.id, "seq": target, "version": version}
         events.on_commit("delivered", payload, users=member_ids(conversation))
+    elif version is not None:
+        db.session.rollback()
     db.session.refresh(member)
     result = {"conversation_id": conversation.id, "delivered_seq": member.delivered_seq}
     db.session.commit()
@@ -96,13 +105,16 @@ def ready_state(user: User) -> tuple[list[dict], int]:
     from ..models import Conversation
 
     rows = db.session.execute(
-        select(Conversation.id, Conversation.last_seq, Membership.last_read_seq, Membership.unread_count)
+        select(
+            Conversation.id, Conversation.last_seq, Conversation.version, Membership.last_read_seq,
+            Membership.unread_count,
+        )
         .join(Membership, Membership.conversation_id == Conversation.id)
         .where(Membership.user_id == user.id)
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     )
     conversations = [
-        {"id": cid, "last_seq": last_seq, "last_read_seq": read, "unread_count": unread}
-        for cid, last_seq, read, unread in rows
+        {"id": cid, "last_seq": last_seq, "version": version, "last_read_seq": read, "unread_count": unread}
+        for cid, last_seq, version, read, unread in rows
     ]
     return conversations, sum(c["unread_count"] for c in conversations)

@@ -59,8 +59,9 @@ def test_delete_is_204_and_keeps_id_and_seq(world, published):
     assert response.status_code == 204 and response.get_data() == b""
     history = world.bob_api.get(f"/conversations/{world.dm}/messages").get_json()["messages"]
     assert [(m["id"], m["seq"], m["deleted"], m["body"]) for m in history] == [(world.message, 1, True, "")]
+    version = world.api.get(f"/conversations/{world.dm}").get_json()["conversation"]["version"]
     assert [e.payload for e in published if e.name == "message:deleted"] == [
-        {"conversation_id": world.dm, "message_id": world.message, "seq": 1}
+        {"conversation_id": world.dm, "message_id": world.message, "seq": 1, "version": version}
     ]
     assert_error(world.api.patch(f"/messages/{world.message}", json={"body": "x"}), 409, "conflict")
     reaction = {"emoji": "\U0001f44d"}

@@ -114,7 +114,10 @@ def test_ready_carries_the_user_their_conversations_and_total_unread(chat, socke
     assert set(data) == {"user", "conversations", "total_unread"}
     assert data["user"]["id"] == chat.bob.id
     assert set(data["user"]) == {"id", "username", "display_name", "online", "last_seen_at"}
-    assert data["conversations"] == [{"id": chat.dm, "last_seq": 1, "last_read_seq": 0, "unread_count": 1}]
+    # version 2: the conversation was created (1), then a message sent (2).
+    assert data["conversations"] == [
+        {"id": chat.dm, "last_seq": 1, "version": 2, "last_read_seq": 0, "unread_count": 1}
+    ]
     assert data["total_unread"] == 1
 
 
@@ -206,7 +209,8 @@ def test_edit_delete_react_and_unreact(chat):
     assert unreacted["message"]["reactions"] == {}
     assert ack(chat.s.alice, "message:delete", {"message_id": chat.message}) == {"ok": True}
     deleted = received(chat.s.bob, "message:deleted", timeout=1)
-    assert deleted == [{"conversation_id": chat.dm, "message_id": chat.message, "seq": 1}]
+    # send, edit, react, unreact, delete: the delete is the conversation's fifth change.
+    assert deleted == [{"conversation_id": chat.dm, "message_id": chat.message, "seq": 1, "version": 6}]
 
 
 def test_typing_goes_to_the_other_members_not_the_typist(chat):

@@ -68,7 +68,10 @@ def test_soft_delete_keeps_id_and_seq(people, group, published):  # noqa: F811
     published.clear()
     messaging.delete_message(member, first["id"])
     [event] = published.named("message:deleted")
-    assert event.payload == {"conversation_id": group, "message_id": first["id"], "seq": first["seq"]}
+    version = conversations.get_conversation(owner, group)["version"]
+    assert event.payload == {
+        "conversation_id": group, "message_id": first["id"], "seq": first["seq"], "version": version,
+    }
     assert sorted(event.users) == sorted([owner.id, admin.id, member.id])
     history, _ = messaging.history(owner, group, None, None, None)
     assert [(m["id"], m["seq"], m["deleted"], m["body"], m["reactions"]) for m in history] == [

@@ -106,6 +106,7 @@ def test_removal_rules_and_the_removed_member_hears_member_left(people, group, p
     [left] = published.named("member:left")
     assert member.id in left.users and left.payload == {
         "conversation_id": group, "user": presence.user_dict(member),
+        "version": conversations.get_conversation(owner, group)["version"],
     }
     assert member.id not in [u for e in published.named("conversation:updated") for u in e.users]
     assert code_of(conversations.get_conversation, member, group) == "not_found"

@@ -64,12 +64,12 @@ def test_a_stale_read_never_moves_the_position_backwards(trio):
         send(alice, cid)
     # bob's membership (last_read_seq 0) stays in this session (the identity map is weak: hold it).
     held = conversations.get_member(bob, cid)
-    db.session.execute(
-        update(Membership)
-        .where(Membership.conversation_id == cid, Membership.user_id == bob.id)
-        .values(last_read_seq=5, unread_count=0)
-        .execution_options(synchronize_session=False)
-    )  # the other device's read, behind this session's back
+    with db.engine.begin() as other_device:  # the other device's read, committed behind this session's back
+        other_device.execute(
+            update(Membership)
+            .where(Membership.conversation_id == cid, Membership.user_id == bob.id)
+            .values(last_read_seq=5, unread_count=0)
+        )
     assert held[1].last_read_seq == 0
     assert receipts.mark_read(bob, cid, 3)["last_read_seq"] == 5
     db.session.expire_all()
@@ -86,7 +86,8 @@ def test_read_tells_every_member_and_the_readers_devices_get_their_counts(trio, 
     receipts.mark_read(bob, cid, 1)
     [read] = published.named("read")
     assert sorted(read.users) == sorted([alice.id, bob.id, carol.id])
-    assert read.payload == {"conversation_id": cid, "user_id": bob.id, "seq": 1}
+    # The receipt is a change of the conversation: it carries the version it raised it to.
+    assert read.payload == {"conversation_id": cid, "user_id": bob.id, "seq": 1, "version": view(bob, cid)["version"]}
     [unread] = published.named("unread")
     assert unread.users == (bob.id,)
     assert unread.payload == {"conversation_id": cid, "unread_count": 1, "total_unread": 2}
@@ -113,7 +114,8 @@ def test_sending_marks_the_sender_as_read(trio, published):  # noqa: F811
     assert view(bob, cid)["unread_count"] == 0
     # bob's other devices clear their badge; everybody sees his receipt.
     assert published.to(bob.id, "unread")[-1] == {"conversation_id": cid, "unread_count": 0, "total_unread": 0}
-    assert {"conversation_id": cid, "user_id": bob.id, "seq": 3} in published.to(alice.id, "read")
+    receipt = {"conversation_id": cid, "user_id": bob.id, "seq": 3, "version": mine["version"]}
+    assert receipt in published.to(alice.id, "read")
     # The others' counts grew by one, and their devices were told.
     assert view(alice, cid)["unread_count"] == 1
     assert published.to(alice.id, "unread")[-1]["unread_count"] == 1

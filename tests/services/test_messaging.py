@@ -17,11 +17,13 @@ from chatapp import create_app
 from chatapp.extensions import db
 from chatapp.models import Conversation, Message, User
 from chatapp.services import accounts, conversations, messaging
+from chatapp.services import sync as catch_up
 from chatapp.services.errors import Conflict, Forbidden, NotFound, ValidationError
 from tests.support.services import scratch_postgres_database
 
 MESSAGE_KEYS = {
     "id", "conversation_id", "seq", "sender_id", "body", "client_id", "created_at", "edited_at", "deleted", "reactions",
+    "version",
 }
 
 
@@ -466,20 +468,27 @@ def two_chats(chat):
     return alice, bob, carol, cid, other["id"]
 
 
+def sync_v1(user, cursors, limit):
+    """``sync`` as a v1 client calls it (cursors only): (messages, has_more)."""
+    answer = catch_up.sync(user, cursors, limit)
+    assert set(answer) == {"messages", "has_more"}
+    return answer["messages"], answer["has_more"]
+
+
 def test_sync_returns_what_was_missed_ascending_per_conversation(two_chats):
     alice, _, _, cid, other = two_chats
-    messages, has_more = messaging.sync(alice, {str(cid): 2, str(other): 0}, None)
+    messages, has_more = sync_v1(alice, {str(cid): 2, str(other): 0}, None)
     assert [(m["conversation_id"], m["seq"]) for m in messages] == [
         (cid, 3), (cid, 4), (cid, 5), (other, 1), (other, 2), (other, 3),
     ]
     assert has_more is False
-    assert messaging.sync(alice, {str(cid): 5, str(other): 3}, None) == ([], False)
+    assert sync_v1(alice, {str(cid): 5, str(other): 3}, None) == ([], False)
 
 
 def test_sync_ignores_cursors_of_conversations_the_caller_cannot_see(two_chats):
     alice, bob, carol, cid, other = two_chats
     # bob is not in alice/carol's conversation; 999999 does not exist.
-    messages, has_more = messaging.sync(bob, {str(cid): 4, str(other): 0, "999999": 0}, None)
+    messages, has_more = sync_v1(bob, {str(cid): 4, str(other): 0, "999999": 0}, None)
     assert [(m["conversation_id"], m["seq"]) for m in messages] == [(cid, 5)]
     assert has_more is False
 
@@ -489,7 +498,7 @@ def test_sync_caps_the_total_and_says_there_is_more(two_chats):
     cursors = {str(cid): 0, str(other): 0}
     collected = []
     while True:
-        page, has_more = messaging.sync(alice, cursors, 4)
+        page, has_more = sync_v1(alice, cursors, 4)
         assert len(page) <= 4
         collected.extend(page)
         for m in page:
@@ -503,12 +512,12 @@ def test_sync_caps_the_total_and_says_there_is_more(two_chats):
 def test_sync_limit_defaults_to_500_and_is_capped_at_1000(app, chat):
     alice, bob, _, cid = chat
     _bulk(cid, [bob], 1100)
-    default, more = messaging.sync(alice, {str(cid): 0}, None)
+    default, more = sync_v1(alice, {str(cid): 0}, None)
     assert (len(default), more) == (500, True)
     assert _seqs(default) == list(range(1, 501))
-    capped, more = messaging.sync(alice, {str(cid): 0}, 5000)
+    capped, more = sync_v1(alice, {str(cid): 0}, 5000)
     assert (len(capped), more) == (1000, True)
-    rest, more = messaging.sync(alice, {str(cid): 1000}, 1000)
+    rest, more = sync_v1(alice, {str(cid): 1000}, 1000)
     assert (_seqs(rest), more) == (list(range(1001, 1101)), False)
 
 
@@ -534,4 +543,4 @@ def test_sync_limit_defaults_to_500_and_is_capped_at_1000(app, chat):
 def test_bad_sync_requests_are_a_validation_error(chat, cursors, limit):
     alice, _, _, _ = chat
     with pytest.raises(ValidationError):
-        messaging.sync(alice, cursors, limit)
+        sync_v1(alice, cursors, limit)
