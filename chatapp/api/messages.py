@@ -4,6 +4,7 @@ from flask import Blueprint, jsonify, request
 from flask_login import login_required
 
 from ..services import messaging
+from ..services import sync as catch_up
 from ..services.validation import MISSING, query_int
 from .http import json_body, path_id
 from .principal import me
@@ -60,3 +61,12 @@ def add_reaction(message_id: str):
 def remove_reaction(message_id: str, emoji: str):
     mid = path_id(message_id, "message_id")
     return jsonify({"message": messaging.react(me(), mid, emoji, add=False)})
+
+
+@bp.post("/sync")
+@login_required
+def sync():
+    """REST twin of the socket ``sync`` (extension): catch up without a socket,
+    e.g. from a background fetch that a push woke up."""
+    data = json_body()
+    return jsonify(catch_up.sync(me(), data.get("cursors", MISSING), data.get("limit"), data.get("versions", MISSING)))

@@ -88,3 +88,20 @@ def test_a_public_rooms_visitor_reads_but_cannot_post(world):
     world.carol_api.post(room, json={"body": "welcome", "client_id": "w"})
     assert [m["body"] for m in world.api.get(room).get_json()["messages"]] == ["welcome"]
     assert_error(world.api.post(room, json={"body": "me too", "client_id": "x"}), 403, "forbidden")
+
+
+def test_sync_over_rest_answers_what_the_socket_sync_answers(world):
+    """POST /sync (extension): the socket ``sync`` for clients without a socket."""
+    before = world.bob_api.get(f"/conversations/{world.dm}").get_json()["conversation"]
+    world.api.patch(f"/messages/{world.message}", json={"body": "edited while bob was away"})
+    world.api.post(f"/conversations/{world.dm}/messages", json={"body": "and a new one", "client_id": "s1"})
+    body = {"cursors": {str(world.dm): before["last_seq"]}, "versions": {str(world.dm): before["version"]}}
+    answer = world.bob_api.post("/sync", json=body).get_json()
+    assert [m["body"] for m in answer["changes"]] == ["edited while bob was away"]
+    assert [m["body"] for m in answer["messages"]] == ["and a new one"]
+    assert answer["removed"] == [] and answer["has_more"] is False
+    assert answer["versions"] == {str(world.dm): answer["conversations"][0]["version"]}
+    v1 = world.bob_api.post("/sync", json={"cursors": {str(world.dm): 0}}).get_json()
+    assert set(v1) == {"messages", "has_more"}
+    assert_error(world.bob_api.post("/sync", json={"cursors": {"x": 1}}), 400, "validation_error")
+    assert_error(world.bob_api.post("/sync", json={"cursors": {}, "versions": []}), 400, "validation_error")
