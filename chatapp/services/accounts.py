@@ -18,7 +18,7 @@ from ..timeutil import utcnow
 from . import events, presence, ratelimit
 from .errors import Conflict, NotFound, Unauthorized, ValidationError, field_error
 from .passwords import dummy_verify, hash_password, needs_rehash, verify_password
-from .validation import MISSING, UNSTORABLE, integer, string, text
+from .validation import MISSING, UNSTORABLE, integer, storable, string, text
 
 USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,32}$")
 MIN_PASSWORD_CHARS = 8
@@ -137,7 +137,8 @@ def login(username: object, password: object, device_name: object = None, client
 
 def authenticate_token(token: object) -> tuple[User, ApiToken]:
     """The user and token row behind a bearer token, or Unauthorized."""
-    if not isinstance(token, str) or not token or len(token) > 200:
+    if not isinstance(token, str) or not token or len(token) > 200 or not storable(token):
+        # storable(): a lone surrogate cannot even be hashed (UTF-8), and a token never has one.
         raise Unauthorized("missing or invalid token")
     found = db.session.execute(
         select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == hash_token(token))

@@ -207,3 +207,16 @@ def test_a_deeply_nested_socket_event_without_an_ack_id_closes_the_socket(world)
     finally:
         sock.raw.close()
     assert _counts(world["server"]) == before
+
+
+@pytest.mark.parametrize("token", [SURROGATE, f"a{NUL}b", INVISIBLE])
+def test_an_unstorable_connect_token_is_an_unauthorized_connect_error(world, token):
+    """A lone surrogate in the connect token closed the socket without a connect_error (it could not be hashed)."""
+    raw = RawSocket(world["server"].url)
+    try:
+        raw.send("40/chat," + json.dumps({"token": token}))
+        reply = raw.recv_packet()
+        assert reply.startswith("44/chat,"), reply
+        assert json.loads(reply[len("44/chat,"):])["data"]["code"] == "unauthorized"
+    finally:
+        raw.close()
