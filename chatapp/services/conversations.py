@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Iterable
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_
+from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -95,10 +95,17 @@ def to_dicts(conversations: list[Conversation], viewer_id: int) -> list[dict]:
     """Contract Conversation objects for one viewer, in few queries."""
     if not conversations:
         return []
-    pairs = [(c.id, c.last_seq) for c in conversations if c.last_seq > 0]
+    with_messages = [c.id for c in conversations if c.last_seq > 0]
     last_messages: dict[int, Message] = {}
-    if pairs:
-        stmt = select(Message).where(tuple_(Message.conversation_id, Message.seq).in_(pairs))
+    if with_messages:
+        # A join on (conversation_id, last_seq), one unique-index probe per
+        # conversation; a row-value IN list made SQLite scan the whole table
+        # (0.36 s for 50 conversations at 1 M messages).
+        stmt = (
+            select(Message)
+            .join(Conversation, and_(Message.conversation_id == Conversation.id, Message.seq == Conversation.last_seq))
+            .where(Conversation.id.in_(with_messages))
+        )
         last_messages = {m.conversation_id: m for m in db.session.scalars(stmt)}
     all_users = {m.user_id: m.user for c in conversations for m in c.memberships}
     online = presence.online_ids(all_users)
