@@ -119,7 +119,10 @@ def add_users(loader: Loader, ds: Dataset, count: int) -> list[int]:
     return ids
 
 
-CONV_COLUMNS = ("id", "type", "name", "visibility", "posting", "direct_key", "last_seq", "created_at", "updated_at")
+# version = last_seq: as the migration sets it for existing rows (each message one change).
+CONV_COLUMNS = (
+    "id", "type", "name", "visibility", "posting", "direct_key", "last_seq", "version", "created_at", "updated_at",
+)
 MEMBER_COLUMNS = ("conversation_id", "user_id", "role", "last_read_seq", "delivered_seq", "unread_count", "joined_at")
 
 
@@ -128,7 +131,7 @@ def add_direct_pairs(loader: Loader, ds: Dataset, user_ids: list[int], record: b
     cid = loader.next_id("conversations")
     convs, members = [], []
     for a, b in zip(user_ids[0::2], user_ids[1::2]):
-        convs.append((cid, "direct", None, "private", "all", f"{min(a, b)}:{max(a, b)}", 0, STAMP, STAMP))
+        convs.append((cid, "direct", None, "private", "all", f"{min(a, b)}:{max(a, b)}", 0, 0, STAMP, STAMP))
         members += [(cid, a, "member", 0, 0, 0, STAMP), (cid, b, "member", 0, 0, 0, STAMP)]
         if record:
             ds.direct_pairs.append((a, b, cid))
@@ -139,7 +142,8 @@ def add_direct_pairs(loader: Loader, ds: Dataset, user_ids: list[int], record: b
 
 def add_group(loader: Loader, ds: Dataset, member_ids: list[int], last_seq: int = 0) -> int:
     cid = loader.next_id("conversations")
-    loader.insert("conversations", CONV_COLUMNS, [(cid, "group", f"bench {cid}", "private", "all", None, last_seq, STAMP, STAMP)])
+    row = (cid, "group", f"bench {cid}", "private", "all", None, last_seq, last_seq, STAMP, STAMP)
+    loader.insert("conversations", CONV_COLUMNS, [row])
     rows = [(cid, uid, "owner" if i == 0 else "member", last_seq, last_seq, 0, STAMP) for i, uid in enumerate(member_ids)]
     loader.insert("memberships", MEMBER_COLUMNS, rows)
     ds.groups.append((cid, member_ids))
@@ -154,7 +158,9 @@ def add_history(loader: Loader, ds: Dataset, total_messages: int, conversations:
     ds.history_reader = reader
     per_conv = max(1, total_messages // conversations)
     mid = loader.next_id("messages")
-    columns = ("id", "conversation_id", "seq", "sender_id", "body", "client_id", "created_at", "edited_at", "deleted")
+    columns = (
+        "id", "conversation_id", "seq", "sender_id", "body", "client_id", "created_at", "edited_at", "deleted", "version",
+    )
     body = "a benchmark message of about forty chars"
     for _ in range(conversations):
         cid = add_group(loader, ds, [reader, other], last_seq=per_conv)
@@ -163,7 +169,7 @@ def add_history(loader: Loader, ds: Dataset, total_messages: int, conversations:
         batch: list[tuple] = []
         for seq in range(1, per_conv + 1):
             sender = reader if seq % 2 else other
-            batch.append((mid, cid, seq, sender, body, f"h{seq}", STAMP, None, False))
+            batch.append((mid, cid, seq, sender, body, f"h{seq}", STAMP, None, False, seq))
             mid += 1
             if len(batch) >= 50_000:
                 loader.insert("messages", columns, batch)

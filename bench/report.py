@@ -57,6 +57,12 @@ def targets(result: dict) -> list[dict]:
             f"p99 {_fmt(p99)} ms over HTTP at {low['target_rate'] if low else 0} req/s, {h['messages']:,} messages "
             f"(SQL query alone p99 {h['query_only']['p99_ms']} ms), {failed} failed",
             p99 is not None and p99 <= 2 and h["messages"] >= 10_000_000 and failed == 0)
+    for db, c in (w.get("catchup") or {}).items():
+        add(f"catch-up, {db}", "cost grows with what changed, not with history (issue 10)",
+            f"{c['changes']:,} changes at {c['messages']:,} messages: whole catch-up p50 {c['catch_up']['p50_ms']} ms, "
+            f"p99 {c['catch_up']['p99_ms']} ms over HTTP ({c['catch_up']['pages']} pages); up-to-date sync of "
+            f"{c['conversations']} conversations p50 {c['up_to_date_sync']['p50_ms']} ms",
+            None)
     if "redis" in w and "dm" in w:
         r, single = w["redis"], w["dm"]["capacity"]
         ratio = r["capacity"] / single if single else 0

@@ -65,6 +65,9 @@ PROFILES: dict[str, dict] = {
         "group_steps": [2, 5, 10, 20, 40, 80, 150, 160, 200],
         "history_messages": 10_000_000,
         "history_steps": [(100, 10), (300, 10)],
+        "catchup_messages": 1_000_000,
+        "catchup_changes": 1000,
+        "catchup_repeats": 20,
         "mode_steps": [50, 100, 150, 200, 300, 500, 700, 1000],
         "modes": ["eventlet", "gevent", "threading"],
         "threading_steps": [50, 100, 150, 200, 300, 500],
@@ -81,6 +84,9 @@ PROFILES: dict[str, dict] = {
         "group_steps": [10],
         "history_messages": 100_000,
         "history_steps": [(100, 3)],
+        "catchup_messages": 20_000,
+        "catchup_changes": 100,
+        "catchup_repeats": 5,
         "mode_steps": [],
         "modes": [],
         "threading_steps": [],
@@ -251,6 +257,19 @@ def workload_history(p: dict, db: str) -> dict:
     return report
 
 
+def workload_catchup(p: dict, db: str) -> dict:
+    """Catch-up cost at a large history (bench/catchup.py)."""
+    from bench import catchup
+
+    with scratch_db(db) as url:
+        log(f"catchup/{db}: loading {p['catchup_messages']:,} messages")
+        ds = dataset.build(url, history_messages=p["catchup_messages"])
+        with servers(url, env={"CHAT_RATE_EDIT_BURST": "1000000000"}) as (srv,):
+            report = catchup.measure(srv.url, ds, url, changes=p["catchup_changes"], repeats=p["catchup_repeats"])
+    report["load_seconds"] = ds.load_seconds
+    return report
+
+
 def workload_redis(p: dict, db: str = "sqlite") -> dict:
     """Two workers sharing the database and a Redis message queue; every
     message crosses workers (sender on one, recipient on the other)."""
@@ -292,7 +311,7 @@ def environment(argv: list[str]) -> dict:
     }
 
 
-ALL = ["dm", "idle", "group", "history", "redis", "modes"]
+ALL = ["dm", "idle", "group", "history", "catchup", "redis", "modes"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
                     result["workloads"]["history"]["postgres"] = workload_history(p, "postgres")
                 else:
                     result["skipped"]["history/postgres"] = "PostgreSQL not reachable"
+            elif name == "catchup":
+                result["workloads"]["catchup"] = {"sqlite": workload_catchup(p, "sqlite")}
+                if postgres_available():
+                    result["workloads"]["catchup"]["postgres"] = workload_catchup(p, "postgres")
+                else:
+                    result["skipped"]["catchup/postgres"] = "PostgreSQL not reachable"
             elif name == "redis":
                 if redis_available():
                     result["workloads"]["redis"] = workload_redis(p)
