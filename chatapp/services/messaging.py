@@ -268,12 +268,16 @@ def react(user: User, message_id: object, emoji: object, *, add: bool) -> dict:
         raise Conflict("the message was deleted")
     if add == (_find_reaction(message, user.id, key) is not None):
         return message.to_dict()  # nothing to change: no lock, no version
+    if add:
+        # Refused before the lock too: a script piling reactions on past the cap
+        # must not queue every change of the conversation behind its refusals.
+        _check_reaction_limits(message, user.id, key)
     version = _lock_message(message)
     if message.deleted:
         raise Conflict("the message was deleted")
     existing = _find_reaction(message, user.id, key)
     if add and existing is None:
-        _check_reaction_limits(message, user.id)
+        _check_reaction_limits(message, user.id, key)
         message.reactions.append(Reaction(user_id=user.id, emoji=key, created_at=utcnow()))
     elif not add and existing is not None:
         message.reactions.remove(existing)
@@ -292,9 +296,10 @@ def _find_reaction(message: Message, user_id: int, emoji: str) -> Reaction | Non
     return next((r for r in message.reactions if r.user_id == user_id and r.emoji == emoji), None)
 
 
-def _check_reaction_limits(message: Message, user_id: int) -> None:
+def _check_reaction_limits(message: Message, user_id: int, emoji: str) -> None:
     """Bound what one message can carry: every reaction is broadcast and sits in
-    every history page that holds the message."""
+    every history page that holds the message. A kind already there can always
+    be joined (at the cap, the next person can still add their 👍)."""
     cfg = current_app.config
     if sum(1 for r in message.reactions if r.user_id == user_id) >= cfg["MAX_REACTIONS_PER_USER"]:
         raise ValidationError(
@@ -302,7 +307,7 @@ def _check_reaction_limits(message: Message, user_id: int) -> None:
             fields={"emoji": "too many reactions"},
         )
     emojis = {r.emoji for r in message.reactions}
-    if len(emojis) >= cfg["MAX_REACTION_KINDS"]:
+    if emoji not in emojis and len(emojis) >= cfg["MAX_REACTION_KINDS"]:
         raise ValidationError(
             f"at most {cfg['MAX_REACTION_KINDS']} different reactions on one message",
             fields={"emoji": "too many different reactions"},
