@@ -43,7 +43,7 @@ _NEXT_SEQ = (
     update(Conversation)
     .where(Conversation.id == bindparam("p_cid"))
     .values(last_seq=Conversation.last_seq + 1, version=Conversation.version + 1, updated_at=bindparam("p_now"))
-    .returning(Conversation.last_seq, Conversation.version)
+    .returning(Conversation.last_seq, Conversation.version, Conversation.posting)
 )
 _INSERT = insert(_MESSAGES).returning(_MESSAGES.c.id)
 # Every other member gains one unread; RETURNING names the recipients too.
@@ -54,10 +54,13 @@ _BUMP_UNREAD = (
     .returning(Membership.user_id, Membership.unread_count)
 )
 # Sending marks the sender as having read (and received) up to their own message.
+# Run under the conversation's lock, it also re-reads the sender's membership:
+# no row means they were removed (or left) while this send waited for the lock.
 _SENDER_READ = (
     update(Membership)
     .where(Membership.conversation_id == bindparam("p_cid"), Membership.user_id == bindparam("p_uid"))
     .values(last_read_seq=bindparam("p_seq"), delivered_seq=bindparam("p_seq"), unread_count=0)
+    .returning(Membership.role)
 )
 _TOTALS = (
     select(Membership.user_id, func.sum(Membership.unread_count))
@@ -86,7 +89,17 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
     ratelimit.check_message(sender.id)
     now = utcnow()
     try:
-        seq, version = conn.execute(_NEXT_SEQ, {"p_cid": cid, "p_now": now}).one()
+        seq, version, posting = conn.execute(_NEXT_SEQ, {"p_cid": cid, "p_now": now}).one()
+        # Decided again under the lock the seq update took (services/versions.py):
+        # a sender removed, demoted or silenced meanwhile does not post after it.
+        role = conn.execute(_SENDER_READ, {"p_cid": cid, "p_uid": sender.id, "p_seq": seq}).scalar()
+        if role is None:
+            db.session.rollback()
+            get_member(sender, cid)  # the precise error, from the committed state
+            raise NotFound("no such conversation")
+        if posting == "admins" and role not in ("owner", "admin"):
+            db.session.rollback()
+            raise Forbidden("only admins may post in this room")
         row = {"conversation_id": cid, "seq": seq, "sender_id": sender.id, "body": text_body, "client_id": key,
                "created_at": now, "deleted": False, "version": version}
         message_id = conn.execute(_INSERT, row).scalar_one()
@@ -98,7 +111,6 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
             raise
         return original.to_dict(), False
     unread = dict(conn.execute(_BUMP_UNREAD, {"p_cid": cid, "p_uid": sender.id}).all())
-    conn.execute(_SENDER_READ, {"p_cid": cid, "p_uid": sender.id, "p_seq": seq})
     data = {
         "id": message_id, "conversation_id": cid, "seq": seq, "sender_id": sender.id, "body": text_body,
         "client_id": key, "created_at": iso(now), "edited_at": None, "deleted": False, "reactions": {},

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from .conftest import ROUNDS, World
+from .conftest import MEMBER_CAP, ROUNDS, World
 from .harness import Person, ack, assert_decided, expect, fire_together, rest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -222,6 +222,70 @@ def test_add_racing_remove(world: World):
             assert after == (before | {erin.user_id} if removed_first else before)
         else:
             assert after == (before - {erin.user_id}) | {fay.user_id}
+        world.invariants.check(cid)
+        world.watcher.settle()
+        world.watcher.assert_membership_announced(cid, before, after)
+
+
+# ---------------------------------------------------------------- beyond the issue's list
+
+
+def test_react_react_from_two_devices_reacts_once(world: World):
+    alice, bob, walt = world.alice, world.bob, world.walt
+    cid = _group(alice, [bob, walt])
+    for _ in range(ROUNDS):
+        message = _send(alice, cid)["id"]
+        world.watcher.start_round()
+        by_socket = lambda: ack(bob.devices[0].call("message:react", {"message_id": message, "emoji": "🎉"}))  # noqa: B023, E731
+        by_rest = lambda: rest(bob.apis[1].post(f"/messages/{message}/reactions", json={"emoji": "🎉"}))  # noqa: B023, E731
+        outcomes = fire_together(by_socket, by_rest)
+        assert_decided(outcomes)
+        assert all(outcome.body["message"]["reactions"] == {"🎉": [bob.user_id]} for outcome in outcomes)
+        assert world.invariants.query("SELECT count(*) FROM reactions WHERE message_id = :m", m=message) == [(1,)]
+        world.invariants.check(cid)
+        world.watcher.settle()
+        updates = [e for e in world.watcher.events("message:updated", cid) if e["message"]["id"] == message]
+        assert len(updates) == 1, updates  # the second reaction changed nothing and announced nothing
+
+
+def test_send_racing_removal_of_the_sender(world: World):
+    """Removed at the moment they send: the message is stored only if it came
+    first, and then it was announced before the sender left."""
+    alice, bob, walt = world.alice, world.bob, world.walt
+    for _ in range(ROUNDS):
+        cid = _group(alice, [bob, walt])
+        key = uuid.uuid4().hex
+        world.watcher.start_round()
+        send = lambda: ack(bob.devices[0].call(  # noqa: E731
+            "message:send", {"conversation_id": cid, "body": "last words", "client_id": key}))  # noqa: B023
+        outcomes = fire_together(send, _remove(alice, cid, bob))
+        assert_decided(outcomes, allowed=("not_found", "forbidden"))
+        assert outcomes[1].ok
+        stored = world.invariants.query("SELECT count(*) FROM messages WHERE client_id = :k", k=key)
+        assert stored == [(1 if outcomes[0].ok else 0,)], (outcomes[0], stored)
+        world.invariants.check(cid)
+        world.watcher.settle()
+        order = [name for name, data in world.watcher.sequence()
+                 if (name == "message:new" and data["message"]["client_id"] == key)
+                 or (name == "member:left" and data["conversation_id"] == cid)]
+        assert order == (["message:new", "member:left"] if outcomes[0].ok else ["member:left"]), order
+
+
+def test_two_joins_for_the_last_place_fill_it_once(world: World):
+    """The member cap under a race: one place left, two people join at once."""
+    alice, bob, dora, erin, fay, walt = world.alice, world.bob, world.dora, world.erin, world.fay, world.walt
+    assert MEMBER_CAP == 5
+    for _ in range(ROUNDS):
+        cid = _group(alice, [dora, erin, walt], visibility="public")  # 4 of 5
+        before = world.invariants.members(cid)
+        world.watcher.start_round()
+        joins = [lambda p=p: rest(p.api.post(f"/conversations/{cid}/join")) for p in (bob, fay)]  # noqa: B023
+        outcomes = fire_together(*joins)
+        assert_decided(outcomes, allowed=("validation_error",))
+        assert sorted(o.code for o in outcomes) == ["ok", "validation_error"], outcomes
+        after = world.invariants.members(cid)
+        winner = bob if outcomes[0].ok else fay
+        assert after == before | {winner.user_id}
         world.invariants.check(cid)
         world.watcher.settle()
         world.watcher.assert_membership_announced(cid, before, after)
