@@ -31,7 +31,7 @@ ENDPOINTS = [
     ("DELETE", "/messages/{m}/reactions/{e}"), ("POST", "/conversations/{c}/read"),
     ("POST", "/conversations/{c}/delivered"), ("GET", "/rooms"), ("POST", "/conversations/{c}/join"),
     ("POST", "/conversations/{c}/members"), ("PATCH", "/conversations/{c}/members/{u}"),
-    ("DELETE", "/conversations/{c}/members/{u}"), ("GET", "/openapi.json"),
+    ("DELETE", "/conversations/{c}/members/{u}"), ("GET", "/openapi.json"), ("POST", "/sync"),
 ]
 # Endpoints that end the caller's session get a throwaway token (see _token_for).
 SESSION_ENDING = {("POST", "/auth/logout"), ("DELETE", "/auth/tokens/{t}")}
@@ -60,6 +60,11 @@ plausible_body = st.fixed_dictionaries({}, optional={
     "body": st.one_of(st.text(max_size=50), any_json), "client_id": st.one_of(st.uuids().map(str), any_json),
     "emoji": st.one_of(st.sampled_from(["👍", "+1"]), any_json), "seq": st.one_of(st.integers(-2, 20), any_json),
     "role": st.one_of(st.sampled_from(["owner", "admin", "member", "x"]), any_json),
+    "cursors": st.one_of(st.dictionaries(st.sampled_from(["1", "2", "x", "-1", "99999999999999999999"]),
+                                         st.integers(-2, 2**64), max_size=3), any_json),
+    "versions": st.one_of(st.dictionaries(st.sampled_from(["1", "2", "x"]), st.integers(-2, 2**64), max_size=3),
+                          any_json),
+    "limit": st.one_of(st.integers(-2, 2000), any_json),
     "display_name": any_json, "device_name": any_json,
 })
 body = st.one_of(
