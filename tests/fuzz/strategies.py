@@ -54,6 +54,7 @@ FIELDS = {
     "emoji": st.one_of(st.sampled_from(["👍", "+1", "a b", ""]), hostile_text, any_json),
     "cursors": st.one_of(st.dictionaries(st.one_of(st.sampled_from(["1", "2", "999999999999999999999", "-1", "x"]),
                                                    st.text(max_size=5)), ids, max_size=4), any_json),
+    "versions": st.one_of(st.dictionaries(st.sampled_from(["1", "2", "x", "-1"]), ids, max_size=4), any_json),
     "limit": st.one_of(st.integers(-5, 2000), any_json),
 }
 
@@ -73,13 +74,15 @@ EVENT_FIELDS = {
     "message:send": ("conversation_id", "body", "client_id"), "message:edit": ("message_id", "body"),
     "message:delete": ("message_id",), "message:react": ("message_id", "emoji"),
     "message:unreact": ("message_id", "emoji"), "typing": ("conversation_id", "typing"),
-    "read": ("conversation_id", "seq"), "delivered": ("conversation_id", "seq"), "sync": ("cursors", "limit"),
+    "read": ("conversation_id", "seq"), "delivered": ("conversation_id", "seq"),
+    "sync": ("cursors", "versions", "limit"),
 }
 PLAUSIBLE = {
     "conversation_id": st.integers(1, 4), "message_id": st.integers(1, 30), "seq": st.integers(0, 40),
     "body": st.text(min_size=1, max_size=30), "client_id": st.uuids().map(str), "typing": st.booleans(),
     "emoji": st.sampled_from(["👍", "+1", "🎉"]), "limit": st.integers(1, 50),
     "cursors": st.dictionaries(st.sampled_from(["1", "2", "3", "4"]), st.integers(0, 20), max_size=4),
+    "versions": st.dictionaries(st.sampled_from(["1", "2", "3", "4"]), st.integers(0, 20), max_size=4),
 }
 
 
