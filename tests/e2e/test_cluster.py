@@ -224,7 +224,10 @@ def test_typing_and_read_receipts_cross_workers(cluster, devices):
     ack = bob_w2.call("read", {"conversation_id": conversation["id"], "seq": message["seq"]})
     assert ack == {"ok": True, "last_read_seq": 1, "unread_count": 0}
     receipt = alice_w1.wait_for("read", lambda r: r["user_id"] == bob["user"]["id"])
-    assert receipt == {"conversation_id": conversation["id"], "user_id": bob["user"]["id"], "seq": 1}
+    # The receipt is the conversation's next change after the message.
+    expected = {"conversation_id": conversation["id"], "user_id": bob["user"]["id"], "seq": 1,
+                "version": message["version"] + 1}
+    assert receipt == expected
     # The reader's other device, on the other worker, learns its count changed.
     bob_w1.wait_for("unread", lambda u: u["conversation_id"] == conversation["id"] and u["unread_count"] == 0)
     # The typist's own device never gets its own typing event.
