@@ -167,12 +167,23 @@ class Watcher:
         created = expect(marker_sender.api.post("/conversations", json={"type": "direct", "user_id": watcher.user_id}),
                          201)
         self.marker_conversation = created["conversation"]["id"]
+        self._marker: str | None = None
+        self._marker_seen = threading.Event()
+        record = self.device._recorder("message:new")
+
+        def on_message(data: Any = None) -> None:  # record as the device does, then look for the marker
+            record(data)
+            if self._marker is not None and data["message"]["client_id"] == self._marker:
+                self._marker_seen.set()
+
+        self.device.client.on("message:new", on_message, namespace="/chat")
 
     def settle(self) -> None:
-        key = f"marker-{uuid.uuid4().hex}"
+        self._marker = f"marker-{uuid.uuid4().hex}"
+        self._marker_seen.clear()
         expect(self.sender.api.post(f"/conversations/{self.marker_conversation}/messages",
-                                    json={"body": "marker", "client_id": key}), 201)
-        self.device.wait_for("message:new", lambda e: e["message"]["client_id"] == key, timeout=10)
+                                    json={"body": "marker", "client_id": self._marker}), 201)
+        assert self._marker_seen.wait(10), "the marker message never reached the watcher"
 
     def start_round(self) -> None:
         """Forget everything announced before the race (setup included)."""
@@ -269,7 +280,9 @@ class Invariants:
 
     def __init__(self, server: ServerProcess) -> None:
         url = server.database_url.replace("postgresql://", "postgresql+psycopg2://", 1)
-        self.engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        # One connection kept for the whole run: several checks per round, and a
+        # new PostgreSQL connection per check would cost more than the check.
+        self.engine = sqlalchemy.create_engine(url, pool_size=1, max_overflow=0)
 
     def close(self) -> None:
         self.engine.dispose()
