@@ -544,3 +544,12 @@ def test_bad_sync_requests_are_a_validation_error(chat, cursors, limit):
     alice, _, _, _ = chat
     with pytest.raises(ValidationError):
         sync_v1(alice, cursors, limit)
+
+
+@pytest.mark.parametrize("emoji", ["\u200b", "\u2060\ufeff", "\u200d"])
+def test_an_emoji_made_only_of_invisible_characters_is_refused(chat, emoji):
+    alice, bob, _, cid = chat
+    message, _ = messaging.send_message(alice, cid, "react to me", "inv-1")
+    with pytest.raises(ValidationError) as refused:
+        messaging.react(bob, message["id"], emoji, add=True)
+    assert "emoji" in refused.value.fields
