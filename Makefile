@@ -6,13 +6,24 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: soak chaos cluster deps-system e2e-js test-postgres run test test-python test-client install client db-upgrade lint clean
+.PHONY: constraints soak chaos cluster deps-system e2e-js test-postgres run test test-python test-client install client db-upgrade lint clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+# The project installed editable (`chat` console script, importable chatapp.ops for
+# deploy/ and bench/), its dev tools, every transitive package pinned by
+# constraints.txt: a clean clone installs what passed. After changing a
+# requirement: `make constraints` and commit both files.
+PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(PIP_INSTALL) pip
+	$(PIP_INSTALL) -r requirements-dev.txt -e .
 	touch $@
+
+constraints:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements-dev.txt -e .
+	{ echo "# Every package of a green run, pinned (make constraints writes it; make install uses it)."; \
+	  $(BIN)/pip freeze --all --exclude-editable | grep -v -i -E '^(setuptools|wheel)=='; } > constraints.txt
 
 install: $(BIN)/.installed
 
@@ -70,7 +81,7 @@ chaos: install
 # Benchmark (issue 7): real server processes on loopback driven by the Node
 # load generator; results in bench/results/. See docs/performance.md.
 bench-deps: install
-	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(PIP_INSTALL) -r bench/requirements.txt
 	cd bench/loadgen && npm ci --no-audit --no-fund --loglevel=error
 
 bench: bench-deps

@@ -11,23 +11,57 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import TypeVar, overload
+
+_N = TypeVar("_N", int, float)
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
 
+class ConfigError(ValueError):
+    """A malformed environment value; the message names the variable."""
+
+
+def _env_name(name: str) -> str:
+    """The variable that sets ``name``: ``CHAT_<name>`` wins over ``<name>``."""
+    return f"CHAT_{name}" if f"CHAT_{name}" in os.environ or name not in os.environ else name
+
+
+@overload
+def _env(name: str, default: str) -> str: ...
+@overload
+def _env(name: str, default: None = None) -> str | None: ...
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"CHAT_{name}", os.environ.get(name, default))
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_number(name: str, default: _N, kind: type[_N], what: str) -> _N:
     value = _env(name)
-    return int(value) if value not in (None, "") else default
+    if value is None or value == "":
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(f"{_env_name(name)}={value!r} is not {what}") from None
+
+
+def _env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "an integer")
 
 
 def _env_float(name: str, default: float) -> float:
-    value = _env(name)
-    return float(value) if value not in (None, "") else default
+    return _env_number(name, default, float, "a number")
+
+
+def env_async_mode() -> str:
+    """CHAT_ASYNC_MODE or ASYNC_MODE: read here for both wsgi.py (which patches
+    before importing the app) and Config, so the two never disagree."""
+    return _env("ASYNC_MODE", "eventlet")
+
+
+def env_database_url() -> str | None:
+    return _env("DATABASE_URL") or None
 
 
 def _env_list(name: str, default: list[str]) -> list[str]:
@@ -48,13 +82,15 @@ class Config:
     # instance/secret_key (mode 0600) and reused; a known placeholder is refused
     # in every config (chatapp/api/principal.py ensure_secret_key).
     SECRET_KEY = _env("SECRET_KEY") or None
-    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL") or _sqlite_default()
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLALCHEMY_DATABASE_URI = env_database_url() or _sqlite_default()
+    # Merged over the driver's defaults (chatapp.engine_options: PostgreSQL pings
+    # and fails fast; a local SQLite file needs neither), key by key.
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {}
     # None: embedded mode (in-memory presence and rate limits, one process).
     REDIS_URL = _env("REDIS_URL") or None
     # Prefix for every Redis key and channel, so tests and tenants never collide.
     REDIS_PREFIX = _env("REDIS_PREFIX", "chat")
-    ASYNC_MODE = _env("ASYNC_MODE", "eventlet")
+    ASYNC_MODE = env_async_mode()
     # This worker's name, unique in the cluster ([A-Za-z0-9_-]): it prefixes
     # Engine.IO session ids so the load balancer routes each long-poll to its
     # worker without cookies (chatapp/realtime/sessionids.py). Empty: no prefix.

@@ -4,9 +4,18 @@
 """
 
 import os
+import sys
 
-ASYNC_MODE = os.environ.get("CHAT_ASYNC_MODE", "eventlet")
-_DB_URL = os.environ.get("CHAT_DATABASE_URL", os.environ.get("DATABASE_URL", ""))
+# config.py imports nothing that monkey-patching must precede (os, secrets,
+# pathlib); it is the one reader of CHAT_ASYNC_MODE / ASYNC_MODE, so the mode
+# patched here is the mode the app runs.
+try:
+    from config import env_async_mode, env_database_url
+except ValueError as exc:  # config.ConfigError: a malformed value, named, instead of a traceback
+    sys.exit(f"configuration error: {exc}")
+
+ASYNC_MODE = env_async_mode()
+_DB_URL = env_database_url() or ""
 
 if ASYNC_MODE == "eventlet":
     import eventlet
@@ -42,6 +51,22 @@ from chatapp import create_app  # noqa: E402
 from chatapp.extensions import socketio  # noqa: E402
 
 app = create_app()
+
+
+def cli() -> None:
+    """The ``chat`` console script (pyproject.toml): this app's Flask CLI with the
+    ``flask chat`` commands at the top (``chat announce``, ``chat deactivate``)
+    next to ``chat db upgrade``. Imported through this module, so the async
+    mode's monkey-patching comes first, as for ``flask --app wsgi``."""
+    import click
+    from flask.cli import FlaskGroup
+
+    group = FlaskGroup(name="chat", create_app=lambda: app, load_dotenv=False, set_debug_flag=False)
+    chat_commands = app.cli.commands["chat"]
+    assert isinstance(chat_commands, click.Group)
+    for command in chat_commands.commands.values():
+        group.add_command(command)
+    group.main(prog_name="chat")
 
 if __name__ == "__main__":
     from chatapp.serving import serve

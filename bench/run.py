@@ -28,12 +28,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench import dataset  # noqa: E402
-from tests.support.server import ServerProcess, migrate  # noqa: E402
-from tests.support.services import (  # noqa: E402
+from bench import dataset
+from chatapp.ops.processes import ROOT, ServerProcess
+from chatapp.ops.processes import migrate as _migrate
+from tests.support.services import (
     REDIS_URL, postgres_available, redis_available, scratch_postgres_database, scratch_redis_prefix,
 )
 
@@ -45,6 +43,7 @@ SERVER_ENV = {
     "CHAT_RATE_MESSAGES_BURST": "1000000000",
     "CHAT_RATE_MESSAGES_PER_SECOND": "1000000000",
     "CHAT_MAX_CONNECTIONS_PER_USER": "1000",
+    "CHAT_RATE_REGISTER_BURST": "1000000000",
     "CHAT_LOG_LEVEL": "WARNING",
     "CHAT_CONFIG": "development",
 }
@@ -106,6 +105,10 @@ def raise_fd_limit() -> None:
 
 
 # ------------------------------------------------------------------ databases and servers
+
+
+def migrate(url: str) -> None:
+    _migrate(url, quiet=True, timeout=600)
 
 
 @contextlib.contextmanager

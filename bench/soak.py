@@ -38,11 +38,10 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench import dataset, run
+from tests.support.services import scratch_redis_prefix
 
-from bench import dataset, run  # noqa: E402
-from tests.support.services import scratch_redis_prefix  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SOAK_JS = ROOT / "bench" / "loadgen" / "soak.js"
 MIB = 2**20

@@ -32,10 +32,11 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
     app.config.update(overrides)
     app.json = jsonmodule.OrjsonProvider(app)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    # Pool settings (pool_size, max_overflow, pool_timeout) may be overridden; the rest is ours.
+    # The driver's defaults, then the configuration's own options (config class or
+    # create_app override) on top, key by key: either may tune the pool.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
-        **(overrides.get("SQLALCHEMY_ENGINE_OPTIONS") or {}),  # type: ignore[dict-item]
+        **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}),
     }
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     from .api.principal import ensure_secret_key

@@ -21,7 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from .. import metrics
 from ..extensions import db
 from ..models import User
-from ..services import accounts, messaging, presence, receipts, typing
+from ..services import accounts, messaging, presence, receipts, typing_indicator
 from ..services import sync as catch_up
 from ..services.errors import ChatError, RateLimited, Unauthorized, Unavailable, ValidationError, database_busy
 from ..services.validation import MISSING, require_object
@@ -192,7 +192,7 @@ class ChatNamespace(Namespace):
         return {"message": message}
 
     def typing(self, user: User, data: dict) -> dict:
-        typing.set_typing(user, data.get("conversation_id", MISSING), data.get("typing", MISSING))
+        typing_indicator.set_typing(user, data.get("conversation_id", MISSING), data.get("typing", MISSING))
         return {}
 
     def read(self, user: User, data: dict) -> dict:

@@ -8,7 +8,7 @@ import pytest
 
 from chatapp.extensions import db
 from chatapp.models import Conversation, Message
-from chatapp.services import conversations, typing
+from chatapp.services import conversations, typing_indicator
 from chatapp.services.errors import ChatError
 from tests.services.live_fixtures import published, state_backend  # noqa: F401
 
@@ -33,32 +33,32 @@ def relayed(recorder) -> list[tuple[int, bool]]:
 def test_typing_goes_to_the_other_members_with_an_expiry(group, published, app):  # noqa: F811
     cid, alice, bob, carol, outsider = group
     published.clear()
-    assert typing.set_typing(alice, cid, True) is True
+    assert typing_indicator.set_typing(alice, cid, True) is True
     [event] = published.named("typing")
     assert sorted(event.users) == sorted([bob.id, carol.id])  # not alice's own devices, not the outsider
     assert event.payload == {
         "conversation_id": cid, "user_id": alice.id, "typing": True, "expires_in_ms": app.config["TYPING_EXPIRES_MS"],
     }
-    assert typing.set_typing(alice, cid, False) is True
+    assert typing_indicator.set_typing(alice, cid, False) is True
     assert published.named("typing")[-1].payload["typing"] is False
 
 
 def test_at_most_one_start_per_user_and_conversation_per_window(group, published):  # noqa: F811
     cid, alice, bob, _, _ = group
     published.clear()
-    results = [typing.set_typing(alice, cid, True) for _ in range(5)]
+    results = [typing_indicator.set_typing(alice, cid, True) for _ in range(5)]
     assert results == [True, False, False, False, False]
     # Another typist, or the same typist elsewhere, has a window of its own.
-    assert typing.set_typing(bob, cid, True) is True
+    assert typing_indicator.set_typing(bob, cid, True) is True
     time.sleep(THROTTLE + 0.05)
-    assert typing.set_typing(alice, cid, True) is True
+    assert typing_indicator.set_typing(alice, cid, True) is True
     assert relayed(published) == [(alice.id, True), (bob.id, True), (alice.id, True)]
 
 
 def test_a_stop_does_not_reopen_the_throttle_window(group, published):  # noqa: F811
     cid, alice, _, _, _ = group
     published.clear()
-    sent = [typing.set_typing(alice, cid, flag) for flag in (True, False, True, False, True)]
+    sent = [typing_indicator.set_typing(alice, cid, flag) for flag in (True, False, True, False, True)]
     # start and its stop are relayed; the restarts inside the window are not, nor the stop of nothing shown.
     assert sent == [True, True, False, False, False]
     assert relayed(published) == [(alice.id, True), (alice.id, False)]
@@ -67,18 +67,18 @@ def test_a_stop_does_not_reopen_the_throttle_window(group, published):  # noqa: 
 def test_a_stop_without_a_shown_start_is_not_relayed(group, published):  # noqa: F811
     cid, alice, _, _, _ = group
     published.clear()
-    assert typing.set_typing(alice, cid, False) is False
-    assert typing.set_typing(alice, cid, True) is True
-    assert typing.set_typing(alice, cid, False) is True
-    assert typing.set_typing(alice, cid, False) is False
+    assert typing_indicator.set_typing(alice, cid, False) is False
+    assert typing_indicator.set_typing(alice, cid, True) is True
+    assert typing_indicator.set_typing(alice, cid, False) is True
+    assert typing_indicator.set_typing(alice, cid, False) is False
     assert relayed(published) == [(alice.id, True), (alice.id, False)]
 
 
 def test_typing_is_never_persisted(group):
     cid, alice, _, _, _ = group
     before = db.session.get(Conversation, cid).updated_at
-    typing.set_typing(alice, cid, True)
-    typing.set_typing(alice, cid, False)
+    typing_indicator.set_typing(alice, cid, True)
+    typing_indicator.set_typing(alice, cid, False)
     db.session.expire_all()
     assert db.session.get(Conversation, cid).updated_at == before
     assert db.session.scalar(db.select(db.func.count(Message.id))) == 0
@@ -99,7 +99,7 @@ def test_bad_typing_input_is_refused(group, published, payload_typing, conversat
     cid, alice, _, _, _ = group
     published.clear()
     with pytest.raises(ChatError) as info:
-        typing.set_typing(alice, cid if conversation == "ok" else conversation, payload_typing)
+        typing_indicator.set_typing(alice, cid if conversation == "ok" else conversation, payload_typing)
     assert info.value.code == code
     assert published.named("typing") == []
 
@@ -109,8 +109,8 @@ def test_a_non_member_can_not_type_and_a_public_visitor_must_join(group, publish
     room = conversations.create_group(alice, "lobby", [], visibility="public")
     published.clear()
     with pytest.raises(ChatError) as private:
-        typing.set_typing(outsider, cid, True)
+        typing_indicator.set_typing(outsider, cid, True)
     with pytest.raises(ChatError) as public:
-        typing.set_typing(outsider, room["id"], True)
+        typing_indicator.set_typing(outsider, room["id"], True)
     assert (private.value.code, public.value.code) == ("not_found", "forbidden")
     assert published.events == []

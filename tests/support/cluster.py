@@ -1,6 +1,6 @@
 """A real cluster for tests: N worker processes, HAProxy, Redis and PostgreSQL.
 
-The cluster itself is deploy/cluster.py, the code behind ``make cluster``: the
+The cluster itself is chatapp/ops/cluster.py, the code behind ``make cluster``: the
 tests run the shipped worker commands and the shipped HAProxy configuration
 generator, only with free ports, a scratch database, a scratch Redis prefix
 and a temporary directory for the generated config and the logs.
@@ -8,27 +8,16 @@ and a temporary directory for the generated config and the logs.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .server import PYTHON, ROOT, free_port, migrate
+from chatapp.ops import cluster as deploy_cluster  # noqa: F401 (tests read its renderers and PRODUCTION_NGINX)
+from chatapp.ops.cluster import Cluster
+
+from .server import PYTHON, free_port, migrate
 from .services import REDIS_URL, require_binary, scratch_postgres_database, scratch_redis_prefix
-
-
-def _load_deploy_cluster():
-    spec = importlib.util.spec_from_file_location("chat_deploy_cluster", ROOT / "deploy" / "cluster.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-deploy_cluster = _load_deploy_cluster()
-Cluster = deploy_cluster.Cluster
 
 # Fast presence healing for tests; the defaults (5 s / 20 s) heal within 25 s.
 FAST_PRESENCE = {

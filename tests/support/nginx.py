@@ -1,6 +1,6 @@
 """A real nginx in front of a test cluster's workers, from the shipped renderer.
 
-deploy/nginx.conf is ``render_nginx_config`` of deploy/cluster.py with the
+deploy/nginx.conf is ``render_nginx_config`` of chatapp/ops/cluster.py with the
 production parameters; here the same renderer runs with a free port and the
 cluster's workers, inside a minimal main config that keeps every path (pid,
 logs, temp files) in a temporary prefix, so nginx runs in the foreground
@@ -12,15 +12,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
+from chatapp.ops import processes
+from chatapp.ops.cluster import Cluster, render_nginx_config
 
-from .cluster import Cluster, deploy_cluster
 from .server import free_port
 from .services import require_binary
 
@@ -50,7 +49,7 @@ http {{
 class Nginx:
     port: int
     prefix: Path
-    process: subprocess.Popen
+    process: processes.Process
 
     @property
     def url(self) -> str:
@@ -75,31 +74,20 @@ def running_nginx(cluster: Cluster, timeout: float = 15.0) -> Iterator[Nginx]:
     prefix.chmod(0o755)
     port = free_port()
     workers = [(w.name, w.host, w.port) for w in cluster.nodes]
-    (prefix / "chat.conf").write_text(deploy_cluster.render_nginx_config(listen=f"127.0.0.1:{port}", workers=workers))
+    (prefix / "chat.conf").write_text(render_nginx_config(listen=f"127.0.0.1:{port}", workers=workers))
     config = prefix / "nginx.conf"
     config.write_text(MAIN_CONFIG.format(prefix=prefix))
     command = [binary, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(config)]
     check = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    process = processes.spawn(command, quiet=True)
     nginx = Nginx(port, prefix, process)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert process.poll() is None, f"nginx exited with {process.returncode}\n{nginx.error_log()}"
-            try:
-                if requests.get(nginx.url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, f"nginx did not come up\n{nginx.error_log()}"
-            time.sleep(0.1)
+        try:
+            processes.wait_healthy(nginx.url, timeout, process)
+        except RuntimeError as exc:
+            raise AssertionError(f"nginx did not come up: {exc}\n{nginx.error_log()}") from None
         yield nginx
     finally:
-        process.terminate()  # SIGTERM: fast shutdown
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        processes.stop(process)  # SIGTERM: fast shutdown
         shutil.rmtree(prefix, ignore_errors=True)

@@ -1,0 +1,194 @@
+"""Process orchestration: free port, start, health wait, stop, kill.
+
+One copy for everything that runs the server as real processes:
+deploy/cluster.py (``make cluster``), the tests (tests/support) and the
+benchmark (bench/run.py). Every child runs in its own process group
+(``start_new_session``): Ctrl-C reaches only the orchestrating script, which
+stops the children in order, and a kill reaches a whole gunicorn (master and
+worker) at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# The checkout: wsgi.py, migrations/ and the venv live here (the package is
+# installed editable, ``pip install -e .``).
+ROOT = Path(__file__).resolve().parents[2]
+_VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+HEALTH_PATH = "/healthz"
+
+Process = subprocess.Popen[bytes]
+
+
+def default_python() -> str:
+    """The project's venv interpreter when there is one, else the running one."""
+    return str(_VENV_PYTHON if _VENV_PYTHON.exists() else sys.executable)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the kernel picks it)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def find_binary(name: str) -> str | None:
+    """``name`` on PATH, or in the sbin folders a non-root PATH may lack."""
+    return shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/local/sbin/{name}") if os.path.exists(p)), None
+    )
+
+
+def spawn(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = ROOT,
+    log_path: Path | None = None,
+    quiet: bool = False,
+) -> Process:
+    """Start ``command`` in its own process group. Output: appended to
+    ``log_path`` when given, discarded when ``quiet``, else inherited."""
+    if log_path is not None:
+        with open(log_path, "ab") as out:  # the child keeps its own descriptor
+            return subprocess.Popen(
+                list(command), cwd=cwd, env=dict(env) if env is not None else None,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+    output = subprocess.DEVNULL if quiet else None
+    return subprocess.Popen(
+        list(command), cwd=cwd, env=dict(env) if env is not None else None,
+        stdout=output, stderr=output, start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_healthy(
+    url: str, timeout: float, process: Process | None = None, *, path: str = HEALTH_PATH, log_tail: str = ""
+) -> None:
+    """Poll ``url + path`` until it answers 200. Raises RuntimeError (with
+    ``log_tail``) when ``process`` exits first or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {process.returncode}\n{log_tail}".rstrip())
+        try:
+            with urllib.request.urlopen(url + path, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become healthy in {timeout:.0f}s: {last}\n{log_tail}".rstrip())
+
+
+def alive(process: Process | None) -> bool:
+    return process is not None and process.poll() is None
+
+
+def kill(process: Process | None, timeout: float = 10.0) -> None:
+    """SIGKILL to the whole group, no goodbye: what a crash or the OOM killer does."""
+    if process is not None and process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout)
+
+
+def stop(process: Process | None, timeout: float = 10.0) -> None:
+    """SIGTERM to the whole group; SIGKILL when it has not exited in ``timeout``."""
+    if process is not None and process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            kill(process)
+
+
+def migrate(database_url: str, python: str | None = None, *, quiet: bool = False, timeout: float | None = None) -> None:
+    """``flask db upgrade`` on ``database_url`` (threading: no monkey-patching needed)."""
+    env = {**os.environ, "CHAT_DATABASE_URL": database_url, "CHAT_ASYNC_MODE": "threading"}
+    subprocess.run(
+        [python or default_python(), "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT, env=env, check=True, capture_output=quiet, timeout=timeout,
+    )  # fmt: skip
+
+
+def read_tail(path: Path | None, tail: int = 5000) -> str:
+    if path is not None and path.exists():
+        return path.read_text(errors="replace")[-tail:]
+    return ""
+
+
+@dataclass
+class ServerProcess:
+    """One real server process (``python wsgi.py``, as ``make run``) on a free port."""
+
+    database_url: str
+    async_mode: str = "eventlet"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
+    python: str = field(default_factory=default_python)
+    process: Process | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "CHAT_DATABASE_URL": self.database_url,
+            "CHAT_ASYNC_MODE": self.async_mode,
+            "HOST": self.host,
+            "PORT": str(self.port),
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        fd, name = tempfile.mkstemp(prefix="chat-server-", suffix=".log")
+        os.close(fd)
+        self.log_path = Path(name)
+        self.process = spawn([self.python, "wsgi.py"], env=self.env(), log_path=self.log_path)
+        try:
+            wait_healthy(self.url, timeout, self.process)
+        except RuntimeError as exc:
+            log = self.log()
+            self.stop()
+            raise RuntimeError(f"server did not become healthy: {exc}\n{log}") from None
+        return self
+
+    def log(self, tail: int = 5000) -> str:
+        return read_tail(self.log_path, tail)
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up (crash test)."""
+        kill(self.process)
+
+    def stop(self) -> None:
+        stop(self.process)
+        if self.log_path and self.log_path.exists():
+            self.log_path.unlink()
