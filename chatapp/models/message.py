@@ -6,6 +6,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..contract import objects as contract
+from ..contract.objects import as_dict
 from ..extensions import db
 from ..timeutil import iso, utcnow
 
@@ -48,24 +50,32 @@ class Message(db.Model):
     def to_dict(self) -> dict:
         return render_message(self, self.reactions_dict())
 
+    def to_object(self) -> contract.Message:
+        return message_object(self, self.reactions_dict())
+
 
 def render_message(row: Any, reactions: dict[str, list[int]]) -> dict:
-    """The contract's Message object, from a model or a Core row (attribute access):
-    the one place its shape is written."""
+    """The contract's Message object as a dict, from a model or a Core row."""
+    return as_dict(message_object(row, reactions))
+
+
+def message_object(row: Any, reactions: dict[str, list[int]]) -> contract.Message:
+    """The contract's Message object (chatapp/contract/objects.py) from a model or a
+    Core row (attribute access): the one place a row becomes a Message."""
     deleted = row.deleted
-    return {
-        "id": row.id,
-        "conversation_id": row.conversation_id,
-        "seq": row.seq,
-        "sender_id": row.sender_id,
-        "body": "" if deleted else row.body,
-        "client_id": row.client_id,
-        "created_at": iso(row.created_at),
-        "edited_at": iso(row.edited_at),
-        "deleted": deleted,
-        "reactions": {} if deleted else reactions,
-        "version": row.version,
-    }
+    return contract.Message(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        seq=row.seq,
+        sender_id=row.sender_id,
+        body="" if deleted else row.body,
+        client_id=row.client_id,
+        created_at=iso(row.created_at),
+        edited_at=iso(row.edited_at),
+        deleted=deleted,
+        reactions={} if deleted else reactions,
+        version=row.version,
+    )
 
 
 class Reaction(db.Model):

@@ -6,6 +6,8 @@ from flask_login import UserMixin
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..contract import objects as contract
+from ..contract.objects import as_dict
 from ..extensions import db
 from ..timeutil import iso, utcnow
 
@@ -29,10 +31,10 @@ class User(UserMixin, db.Model):
 
     def to_dict(self, online: bool = False) -> dict:
         """The contract's User object; presence is not stored here, so the caller passes it."""
-        return {
-            "id": self.id,
-            "username": self.username,
-            "display_name": self.display_name,
-            "online": online,
-            "last_seen_at": iso(self.last_seen_at),
-        }
+        return as_dict(self.to_object(online))
+
+    def to_object(self, online: bool = False) -> contract.User:
+        return contract.User(
+            id=self.id, username=self.username, display_name=self.display_name, online=online,
+            last_seen_at=iso(self.last_seen_at),
+        )

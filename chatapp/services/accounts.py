@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from ..contract import events as contract
 from ..extensions import db
 from ..models import ApiToken, User
 from ..timeutil import utcnow
@@ -191,8 +192,8 @@ def revoke_token(user: User, token_id: object) -> None:
         raise NotFound("no such token")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        payload = {"token_id": row.id, "reason": "logout"}
-        events.on_commit("session:revoked", payload, rooms=[token_room(row.id)], disconnect=True)
+        revoked = contract.SessionRevoked(token_id=row.id, reason="logout")
+        events.on_commit(revoked, rooms=[token_room(row.id)], disconnect=True)
     db.session.commit()
 
 
@@ -214,7 +215,7 @@ def deactivate_user(user_id: int) -> None:
     now = utcnow()
     for row in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))):
         row.revoked_at = now
-    events.on_commit("session:revoked", {"reason": "deactivated"}, rooms=[user_room(user_id)], disconnect=True)
+    events.on_commit(contract.SessionRevoked(reason="deactivated"), rooms=[user_room(user_id)], disconnect=True)
     db.session.commit()
 
 
@@ -275,8 +276,8 @@ def change_password(user: User, current: object, new: object, keep_token_id: int
     for row in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
         if row.id != keep_token_id:
             row.revoked_at = now
-            payload = {"token_id": row.id, "reason": "password_changed"}
-            events.on_commit("session:revoked", payload, rooms=[token_room(row.id)], disconnect=True)
+            revoked = contract.SessionRevoked(token_id=row.id, reason="password_changed")
+            events.on_commit(revoked, rooms=[token_room(row.id)], disconnect=True)
     db.session.commit()
 
 

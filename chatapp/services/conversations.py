@@ -6,10 +6,14 @@ import base64
 import binascii
 from collections.abc import Iterable
 
+import msgspec
 from flask import current_app
 from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from ..contract import events as contract_events
+from ..contract import objects as contract
+from ..contract.objects import UNSET, as_dict
 from ..extensions import db
 from ..models import Conversation, Departure, Membership, Message, User
 from ..models.conversation import DIRECT, GROUP
@@ -92,6 +96,11 @@ def member_ids(conversation: Conversation) -> list[int]:
 
 
 def to_dicts(conversations: list[Conversation], viewer_id: int) -> list[dict]:
+    """Contract Conversation objects (as dicts) for one viewer, in few queries."""
+    return [as_dict(c) for c in to_objects(conversations, viewer_id)]
+
+
+def to_objects(conversations: list[Conversation], viewer_id: int) -> list[contract.Conversation]:
     """Contract Conversation objects for one viewer, in few queries."""
     if not conversations:
         return []
@@ -116,6 +125,10 @@ def to_dict(conversation: Conversation, viewer_id: int) -> dict:
     return to_dicts([conversation], viewer_id)[0]
 
 
+def to_object(conversation: Conversation, viewer_id: int) -> contract.Conversation:
+    return to_objects([conversation], viewer_id)[0]
+
+
 def render_by_id(viewer: User, ids: list[int]) -> list[dict]:
     """Conversation objects for ``ids`` (ascending id), as ``viewer`` sees them."""
     if not ids:
@@ -124,45 +137,51 @@ def render_by_id(viewer: User, ids: list[int]) -> list[dict]:
     return to_dicts(list(found), viewer.id)
 
 
-def _render(conversation: Conversation, viewer_id: int, last: Message | None, online: set[int]) -> dict:
+def _render(
+    conversation: Conversation, viewer_id: int, last: Message | None, online: set[int]
+) -> contract.Conversation:
     mine = find_membership(conversation, viewer_id)
     members = sorted(conversation.memberships, key=lambda m: m.user_id)
-    data = {
-        "id": conversation.id,
-        "type": conversation.type,
-        "name": conversation.name,
-        "members": [m.user.to_dict(online=m.user_id in online) for m in members],
-        "last_seq": conversation.last_seq,
-        "version": conversation.version,
-        "last_message": last.to_dict() if last else None,
-        "unread_count": mine.unread_count if mine else 0,
-        "last_read_seq": mine.last_read_seq if mine else 0,
-        "created_at": iso(conversation.created_at),
-        "updated_at": iso(conversation.updated_at),
+    group = conversation.type == GROUP
+    data = contract.Conversation(
+        id=conversation.id,
+        type=conversation.type,  # type: ignore[arg-type]
+        name=conversation.name,
+        members=[m.user.to_object(online=m.user_id in online) for m in members],
+        last_seq=conversation.last_seq,
+        version=conversation.version,
+        last_message=last.to_object() if last else None,
+        unread_count=mine.unread_count if mine else 0,
+        last_read_seq=mine.last_read_seq if mine else 0,
+        created_at=iso(conversation.created_at),
+        updated_at=iso(conversation.updated_at),
         # Extension: each member's read and delivered positions, for ticks.
-        "receipts": {
-            str(m.user_id): {"last_read_seq": m.last_read_seq, "delivered_seq": m.delivered_seq} for m in members
+        receipts={
+            str(m.user_id): contract.Receipt(last_read_seq=m.last_read_seq, delivered_seq=m.delivered_seq)
+            for m in members
         },
-        "is_member": mine is not None,
-    }
-    if conversation.type == GROUP:
-        data["visibility"] = conversation.visibility
-        data["posting"] = conversation.posting
-        data["roles"] = {str(m.user_id): m.role for m in members}
+        is_member=mine is not None,
+        visibility=conversation.visibility if group else UNSET,  # type: ignore[arg-type]
+        posting=conversation.posting if group else UNSET,  # type: ignore[arg-type]
+        roles={str(m.user_id): m.role for m in members} if group else UNSET,  # type: ignore[misc]
+    )
     return data
 
 
-def _viewer_overlay(base: dict, member: Membership) -> dict:
-    return {**base, "unread_count": member.unread_count, "last_read_seq": member.last_read_seq, "is_member": True}
+def _viewer_overlay(base: contract.Conversation, member: Membership) -> contract.Conversation:
+    return msgspec.structs.replace(
+        base, unread_count=member.unread_count, last_read_seq=member.last_read_seq, is_member=True
+    )
 
 
 def publish_to_members(name: str, conversation: Conversation, *, exclude: Iterable[int] = ()) -> None:
     """``conversation:new``/``updated`` for each member, with their own counts."""
     skip = set(exclude)
-    base = to_dict(conversation, viewer_id=0)
+    base = to_object(conversation, viewer_id=0)
+    kind = contract_events.ConversationNew if name == "conversation:new" else contract_events.ConversationUpdated
     for member in conversation.memberships:
         if member.user_id not in skip:
-            events.on_commit(name, {"conversation": _viewer_overlay(base, member)}, users=[member.user_id])
+            events.on_commit(kind(conversation=_viewer_overlay(base, member)), users=[member.user_id])
 
 
 # ---------------------------------------------------------------- list
@@ -376,18 +395,22 @@ def _finish_membership_change(
     newcomer = joined if joined is not None else viewer_id
     new_member = find_membership(conversation, newcomer)
     assert new_member is not None
-    user_dict = presence.user_dict(new_member.user)
-    payload = {"conversation_id": conversation.id, "user": user_dict, "version": version}
-    events.on_commit("member:joined", payload, users=member_ids(conversation))
-    base = to_dict(conversation, viewer_id=0)
+    joined_event = contract_events.MemberJoined(
+        conversation_id=conversation.id, user=presence.user_object(new_member.user), version=version
+    )
+    events.on_commit(joined_event, users=member_ids(conversation))
+    base = to_object(conversation, viewer_id=0)
     _announce_membership(conversation, base, exclude=[newcomer])
-    events.on_commit("conversation:new", {"conversation": _viewer_overlay(base, new_member)}, users=[newcomer])
-    data = _viewer_overlay(base, new_member) if viewer_id == newcomer else to_dict(conversation, viewer_id)
+    mine = _viewer_overlay(base, new_member)
+    events.on_commit(contract_events.ConversationNew(conversation=mine), users=[newcomer])
+    data = as_dict(mine) if viewer_id == newcomer else to_dict(conversation, viewer_id)
     db.session.commit()
     return data
 
 
-def _announce_membership(conversation: Conversation, base: dict, *, exclude: Iterable[int] = ()) -> None:
+def _announce_membership(
+    conversation: Conversation, base: contract.Conversation, *, exclude: Iterable[int] = ()
+) -> None:
     """``conversation:updated`` after a membership change, to groups small enough.
 
     Each of those events carries the whole member list, so sending one to every
@@ -401,8 +424,8 @@ def _announce_membership(conversation: Conversation, base: dict, *, exclude: Ite
     skip = set(exclude)
     for member in conversation.memberships:
         if member.user_id not in skip:
-            payload = {"conversation": _viewer_overlay(base, member)}
-            events.on_commit("conversation:updated", payload, users=[member.user_id])
+            update = contract_events.ConversationUpdated(conversation=_viewer_overlay(base, member))
+            events.on_commit(update, users=[member.user_id])
 
 
 def remove_member(actor: User, conversation_id: object, user_id: object) -> None:
@@ -428,7 +451,7 @@ def remove_member(actor: User, conversation_id: object, user_id: object) -> None
         if target.role == "owner" or (target.role == "admin" and member.role != "owner"):
             raise Forbidden("admins cannot remove the owner or other admins")
     assert target is not None
-    left_user = presence.user_dict(target.user)
+    left_user = presence.user_object(target.user)
     everyone = member_ids(conversation)
     if target.role == "owner":
         _hand_over_ownership(conversation, leaving=uid)
@@ -437,15 +460,15 @@ def remove_member(actor: User, conversation_id: object, user_id: object) -> None
     conversation.updated_at = utcnow()
     db.session.add(Departure(conversation_id=conversation.id, user_id=uid, left_at=utcnow()))
     db.session.flush()
-    payload = {"conversation_id": conversation.id, "user": left_user, "version": version}
-    events.on_commit("member:left", payload, users=everyone)
-    _announce_membership(conversation, to_dict(conversation, viewer_id=0))
+    left = contract_events.MemberLeft(conversation_id=conversation.id, user=left_user, version=version)
+    events.on_commit(left, users=everyone)
+    _announce_membership(conversation, to_object(conversation, viewer_id=0))
     if had_unread:
         # Their badge loses this conversation's unread messages.
         from .receipts import total_unread
 
-        badge = {"conversation_id": conversation.id, "unread_count": 0, "total_unread": total_unread(uid)}
-        events.on_commit("unread", badge, users=[uid])
+        badge = contract_events.Unread(conversation_id=conversation.id, unread_count=0, total_unread=total_unread(uid))
+        events.on_commit(badge, users=[uid])
     db.session.commit()
 
 

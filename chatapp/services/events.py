@@ -3,6 +3,10 @@
 Services queue events on the database session; they are handed to the
 publisher only once the transaction commits, and dropped on rollback, so a
 client never sees a message that was not stored.
+
+An event is one of the contract's types (chatapp/contract/events.py): the
+event name, its payload's shape and its audience are written there once, so a
+service cannot publish an event the contract does not know.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from ..contract.events import SERVER_EVENT_NAMES, ServerEvent
+from ..contract.objects import as_dict
 from ..extensions import db
 
 PENDING_KEY = "chat.pending_events"
@@ -36,16 +42,39 @@ Publisher = Callable[[Event], None]
 
 
 def on_commit(
-    name: str, payload: dict, *, users: Iterable[int] = (), rooms: Iterable[str] = (), disconnect: bool = False
-) -> None:
-    """Queue an event for delivery once the current transaction commits."""
+    event: ServerEvent | str,
+    payload: dict | None = None,
+    *,
+    users: Iterable[int] = (),
+    rooms: Iterable[str] = (),
+    disconnect: bool = False,
+) -> dict:
+    """Queue an event of the contract for delivery once the current transaction
+    commits. Returns its JSON-ready payload (an ack may carry the same objects)."""
+    name, data = _typed(event, payload)
     pending = db.session.info.setdefault(PENDING_KEY, [])
-    pending.append(Event(name, payload, tuple(users), tuple(rooms), disconnect))
+    pending.append(Event(name, data, tuple(users), tuple(rooms), disconnect))
+    return data
 
 
-def publish_now(name: str, payload: dict, *, users: Iterable[int] = (), rooms: Iterable[str] = ()) -> None:
+def publish_now(
+    event: ServerEvent | str, payload: dict | None = None, *, users: Iterable[int] = (), rooms: Iterable[str] = ()
+) -> None:
     """For events with nothing to commit (typing, presence)."""
-    _publisher()(Event(name, payload, tuple(users), tuple(rooms)))
+    name, data = _typed(event, payload)
+    _publisher()(Event(name, data, tuple(users), tuple(rooms)))
+
+
+def _typed(event: ServerEvent | str, payload: dict | None) -> tuple[str, dict]:
+    """The wire name and JSON-ready payload of a contract event."""
+    if isinstance(event, ServerEvent):
+        if event.DIRECT:
+            raise TypeError(f"{event.NAME} is not published through services.events")
+        return event.NAME, as_dict(event)
+    # Transitional: a name and a dict, accepted only for a name the contract defines.
+    if event not in SERVER_EVENT_NAMES or payload is None:
+        raise TypeError(f"not an event of the contract: {event!r}")
+    return event, payload
 
 
 def _publisher() -> Publisher:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from flask import current_app
 from sqlalchemy import select
 
+from ..contract import events as contract_events
+from ..contract import objects as contract
 from ..extensions import db
 from ..models import Membership, User
 from ..timeutil import iso, utcnow
@@ -36,6 +38,10 @@ def users_to_dicts(users: Iterable[User]) -> list[dict]:
 
 def user_dict(user: User) -> dict:
     return user.to_dict(online=user.id in online_ids([user.id]))
+
+
+def user_object(user: User) -> contract.User:
+    return user.to_object(online=user.id in online_ids([user.id]))
 
 
 def contacts_of(user_id: int) -> list[int]:
@@ -140,5 +146,5 @@ def sweep_expired() -> list[int]:
 
 
 def _announce(user: User, *, online: bool) -> None:
-    payload = {"user_id": user.id, "online": online, "last_seen_at": iso(user.last_seen_at)}
-    events.publish_now("presence", payload, users=contacts_of(user.id))
+    payload = contract_events.Presence(user_id=user.id, online=online, last_seen_at=iso(user.last_seen_at))
+    events.publish_now(payload, users=contacts_of(user.id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
+from ..contract import events as contract
 from ..extensions import db
 from ..models import Membership, Message, User
 from . import events, versions
@@ -49,13 +50,11 @@ def mark_read(user: User, conversation_id: object, seq: object) -> dict:
         )
         # Read implies delivered.
         _advance(conversation.id, user.id, Membership.delivered_seq, target)
-        receipt = {"conversation_id": conversation.id, "user_id": user.id, "seq": target, "version": version}
-        events.on_commit("read", receipt, users=member_ids(conversation))
-        events.on_commit(
-            "unread",
-            {"conversation_id": conversation.id, "unread_count": unread, "total_unread": total_unread(user.id)},
-            users=[user.id],
-        )
+        receipt = contract.Read(conversation_id=conversation.id, user_id=user.id, seq=target, version=version)
+        events.on_commit(receipt, users=member_ids(conversation))
+        total = total_unread(user.id)
+        badge = contract.Unread(conversation_id=conversation.id, unread_count=unread, total_unread=total)
+        events.on_commit(badge, users=[user.id])
     elif version is not None:
         db.session.rollback()  # another device moved it first
     db.session.refresh(member)
@@ -74,8 +73,8 @@ def mark_delivered(user: User, conversation_id: object, seq: object) -> dict:
     target = min(target, conversation.last_seq)
     version = versions.bump(conversation.id) if member.delivered_seq < target else None
     if version is not None and _advance(conversation.id, user.id, Membership.delivered_seq, target):
-        payload = {"conversation_id": conversation.id, "user_id": user.id, "seq": target, "version": version}
-        events.on_commit("delivered", payload, users=member_ids(conversation))
+        delivered = contract.Delivered(conversation_id=conversation.id, user_id=user.id, seq=target, version=version)
+        events.on_commit(delivered, users=member_ids(conversation))
     elif version is not None:
         db.session.rollback()
     db.session.refresh(member)

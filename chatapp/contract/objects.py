@@ -1,0 +1,178 @@
+"""The contract's objects (PROTOCOL.md "Objects", v2 "Catching up"), written once.
+
+Every REST answer, socket ack and event payload that carries one of these is
+built from these classes (services never write the dict by hand), and the
+OpenAPI and AsyncAPI documents and the client's types.ts are generated from
+them (``python -m chatapp.contract.generate``).
+
+The library is msgspec, chosen by measurement (chatapp/contract/benchmark.py,
+figures in docs/performance.md "The contract library"): building a Message and
+encoding it costs about what the hand-written dict did, and validating a
+``message:send`` payload about 2 µs, where pydantic v2 took 5-10 times longer
+for the Message. Structs are plain classes with ``__slots__``: no validation on
+construction (services build them from database rows they trust), validation
+on the way in (``chatapp.contract.parse``).
+
+Times are strings (ISO 8601 UTC with milliseconds and ``Z``, ``timeutil.iso``):
+the format is the contract's, not the library's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeAlias
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from .limits import (
+    MAX_CLIENT_ID_CHARS,
+    MAX_ID,
+    USERNAME_PATTERN,
+    ConversationType,
+    ErrorCode,
+    Posting,
+    Role,
+    Visibility,
+)
+
+Id = Annotated[int, Meta(ge=1, le=MAX_ID)]
+Seq = Annotated[int, Meta(ge=0)]
+Count = Annotated[int, Meta(ge=0)]
+Version = Annotated[int, Meta(ge=0)]
+Time = Annotated[
+    str, Meta(extra_json_schema={"format": "date-time", "description": "ISO 8601 UTC with milliseconds and Z"})
+]
+NullableTime = Annotated[str | None, Meta(extra_json_schema={"format": "date-time"})]
+ClientId = Annotated[str, Meta(min_length=1, max_length=MAX_CLIENT_ID_CHARS)]
+
+
+class Object(Struct, kw_only=True):
+    """Base of every contract object; JSON-ready dicts via ``as_dict``."""
+
+
+class User(Object):
+    """PROTOCOL.md: User. ``online`` is live presence, not stored."""
+
+    id: Id
+    username: Annotated[str, Meta(pattern=USERNAME_PATTERN)]
+    display_name: str
+    online: bool
+    last_seen_at: NullableTime
+
+
+class Message(Object):
+    """PROTOCOL.md: Message. A deleted message keeps id and seq, has an empty body and no reactions."""
+
+    id: Id
+    conversation_id: Id
+    seq: Annotated[int, Meta(ge=1)]
+    sender_id: Id
+    body: Annotated[str, Meta(description="empty when deleted")]
+    client_id: ClientId
+    created_at: Time
+    edited_at: NullableTime
+    deleted: bool
+    reactions: Annotated[dict[str, list[int]], Meta(description="emoji -> user ids")]
+    version: Annotated[
+        int,
+        Meta(ge=0, description="v2: the conversation's version at this message's latest change "
+                               "(send, edit, delete, reaction)"),
+    ]
+
+
+class Receipt(Object):
+    last_read_seq: int
+    delivered_seq: int
+
+
+class Conversation(Object):
+    """PROTOCOL.md: Conversation, as one viewer sees it (their counts). Groups add
+    visibility, posting and roles (absent for direct conversations)."""
+
+    id: Id
+    type: ConversationType
+    name: str | None
+    members: list[User]
+    last_seq: Seq
+    version: Annotated[
+        int,
+        Meta(ge=0, description="v2: rises by one with every change a member can see (messages, receipts, name, "
+                               "settings, members, roles); gapless per conversation. sync with versions answers "
+                               "what changed since (docs/events.md)"),
+    ]
+    last_message: Message | None
+    unread_count: Count
+    last_read_seq: Seq
+    created_at: Time
+    updated_at: Time
+    receipts: Annotated[
+        dict[str, Receipt], Meta(description="extension: user id -> read and delivered positions")
+    ] | UnsetType = UNSET
+    is_member: Annotated[bool, Meta(description="extension: false for a public room's visitor")] | UnsetType = UNSET
+    visibility: Annotated[Visibility, Meta(description="groups only")] | UnsetType = UNSET
+    posting: Annotated[Posting, Meta(description="groups only")] | UnsetType = UNSET
+    roles: Annotated[dict[str, Role], Meta(description="groups only: user id -> role")] | UnsetType = UNSET
+
+
+class ConversationPosition(Object):
+    """One conversation in ``ready``: enough to decide what to sync."""
+
+    id: Id
+    last_seq: Seq
+    version: Version
+    last_read_seq: Seq
+    unread_count: Count
+
+
+class Room(Object):
+    id: Id
+    name: str | None
+    member_count: Count
+    online_count: Count
+    is_member: bool | UnsetType = UNSET
+
+
+class Token(Object):
+    id: Id
+    device_name: str | None
+    created_at: Time
+    last_used_at: NullableTime
+    current: bool
+
+
+class Session(Object):
+    user: User
+    token: Annotated[str, Meta(description="opaque bearer token; only its SHA-256 is stored")]
+
+
+class ErrorBody(Object):
+    code: ErrorCode
+    message: str
+    fields: Annotated[dict[str, str], Meta(description="validation_error: field -> reason")] | UnsetType = UNSET
+    retry_after: Annotated[int, Meta(ge=1, description="rate_limited: seconds to wait")] | UnsetType = UNSET
+
+
+class Error(Object):
+    """The contract's error envelope, REST and socket alike."""
+
+    error: ErrorBody
+
+
+class Health(Object):
+    status: Literal["ok", "degraded"]
+    db: Literal["ok", "error"]
+    message_queue: Literal["ok", "error", "disabled"]
+    worker: int | UnsetType = UNSET
+    async_mode: str | UnsetType = UNSET
+
+
+OBJECTS: tuple[type[Object], ...] = (User, Message, Conversation, ConversationPosition, Room, Token, Session, Error,
+                                     Health)
+
+Builtins: TypeAlias = dict[str, Any]
+
+
+def as_dict(obj: Struct) -> Builtins:
+    """The JSON-ready dict of a contract object (UNSET fields left out)."""
+    result: Builtins = msgspec.to_builtins(obj)
+    return result

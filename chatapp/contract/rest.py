@@ -1,0 +1,316 @@
+"""Every REST request and answer body under /api/v1, and the table of operations.
+
+The OpenAPI document (docs/openapi.json) is generated from ``OPERATIONS``; the
+bodies are the types below and those of objects.py. Errors are always the
+contract's envelope (objects.Error); an operation lists the codes it can answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from . import limits
+from .events import Body, Emoji, Limit, Positions, SyncAnswer
+from .objects import (
+    ClientId,
+    Conversation,
+    Count,
+    Id,
+    Message,
+    Object,
+    Room,
+    Seq,
+    Session,
+    Token,
+    User,
+)
+
+# ---------------------------------------------------------------- requests
+
+
+class Request(Object):
+    """A REST request body. Unknown fields are ignored."""
+
+
+Password = Annotated[str, Meta(extra_json_schema={"minLength": limits.MIN_PASSWORD_CHARS,
+                                                  "maxLength": limits.MAX_PASSWORD_CHARS})]
+
+
+class RegisterRequest(Request):
+    username: str
+    password: Password
+    display_name: str | UnsetType = UNSET
+    device_name: str | UnsetType = UNSET
+
+
+class LoginRequest(Request):
+    username: str
+    password: str
+    device_name: str | UnsetType = UNSET
+
+
+class CreateDirectRequest(Request, tag_field="type", tag="direct"):
+    user_id: Id
+
+
+class CreateGroupRequest(Request, tag_field="type", tag="group"):
+    name: Annotated[str, Meta(extra_json_schema={"minLength": 1, "maxLength": limits.MAX_NAME_CHARS})]
+    member_ids: list[Id] | UnsetType = UNSET
+    visibility: limits.Visibility | UnsetType = UNSET
+    posting: limits.Posting | UnsetType = UNSET
+
+
+CreateConversationRequest = CreateDirectRequest | CreateGroupRequest
+
+
+class UpdateConversationRequest(Request):
+    name: str | UnsetType = UNSET
+    visibility: limits.Visibility | UnsetType = UNSET
+    posting: limits.Posting | UnsetType = UNSET
+
+
+class SendRequest(Request):
+    body: Body
+    client_id: ClientId
+
+
+class EditRequest(Request):
+    body: Body
+
+
+class ReactRequest(Request):
+    emoji: Emoji
+
+
+class SeqRequest(Request):
+    seq: Seq
+
+
+class EmptyRequest(Request):
+    pass
+
+
+class UserIdRequest(Request):
+    user_id: Id
+
+
+class RoleRequest(Request):
+    role: limits.Role
+
+
+class SyncRequest(Request):
+    cursors: Positions
+    versions: Positions | UnsetType = UNSET
+    limit: Limit | UnsetType = UNSET
+
+
+# ---------------------------------------------------------------- answers
+
+
+class Answer(Object):
+    """A REST answer body."""
+
+
+class UserAnswer(Answer):
+    user: User
+
+
+class UsersAnswer(Answer):
+    users: list[User]
+
+
+class TokensAnswer(Answer):
+    tokens: list[Token]
+
+
+class ConversationAnswer(Answer):
+    conversation: Conversation
+
+
+class ConversationPage(Answer):
+    conversations: list[Conversation]
+    next_cursor: str | None
+
+
+class MessageAnswer(Answer):
+    message: Message
+
+
+class MessagePage(Answer):
+    messages: list[Message]
+    has_more: bool
+
+
+class ReadAnswer(Answer):
+    conversation_id: Id
+    last_read_seq: Seq
+    unread_count: Count
+
+
+class DeliveredAnswer(Answer):
+    conversation_id: Id
+    delivered_seq: Seq
+
+
+class RoomsAnswer(Answer):
+    rooms: list[Room]
+
+
+# ---------------------------------------------------------------- operations
+
+ERRORS = (400, 401, 403, 404, 413, 429, 503)
+WITH_CONFLICT = (400, 401, 403, 404, 409, 413, 429, 503)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: Literal["path", "query"]
+    schema: dict[str, Any]
+    description: str | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.where == "path"
+
+
+def path_id(name: str, what: str) -> Param:
+    return Param(name, "path", {"type": "integer", "minimum": 1},
+                 f"{what} id (a positive integer; anything else is validation_error)")
+
+
+def page_limit(default: int, maximum: int) -> Param:
+    return Param("limit", "query", {"type": "integer", "minimum": 1},
+                 f"page size (default {default}, clamped to {maximum})")
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    # status -> (description, body type or None for no body, media type)
+    answers: dict[int, tuple[str, Any]]
+    errors: tuple[int, ...] = ERRORS
+    params: tuple[Param, ...] = ()
+    request: Any = None
+    request_required: bool = True
+    public: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+CONVERSATION_ID = path_id("conversation_id", "conversation")
+MESSAGE_ID = path_id("message_id", "message")
+USER_ID = path_id("user_id", "user")
+TEXT_PLAIN = "text/plain"
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("post", "/api/v1/auth/register", "register", "Create an account", "auth",
+              {201: ("the new user and a token; also sets the session cookie", Session)},
+              errors=(409, *ERRORS), request=RegisterRequest, public=True),
+    Operation("post", "/api/v1/auth/login", "login", "Log in", "auth",
+              {200: ("the user and a new token; also sets the session cookie", Session)},
+              request=LoginRequest, public=True),
+    Operation("post", "/api/v1/auth/logout", "logout",
+              "Log out: revoke the token used (and end the cookie session); its sockets are disconnected", "auth",
+              {204: ("done", None)}),
+    Operation("get", "/api/v1/auth/tokens", "listTokens", "The caller's live tokens (devices)", "auth",
+              {200: ("tokens", TokensAnswer)}),
+    Operation("delete", "/api/v1/auth/tokens/{token_id}", "revokeToken",
+              "Revoke one of the caller's tokens; its sockets are disconnected", "auth",
+              {204: ("done", None)}, params=(path_id("token_id", "token"),)),
+    Operation("get", "/api/v1/me", "me", "The caller", "users", {200: ("the caller", UserAnswer)}),
+    Operation("get", "/api/v1/users", "searchUsers", "Users whose username or display name starts with q", "users",
+              {200: ("users", UsersAnswer)},
+              params=(Param("q", "query", {"type": "string"}, "prefix, case-insensitive"), page_limit(20, 100))),
+    Operation("get", "/api/v1/users/{user_id}", "getUser", "One user", "users",
+              {200: ("the user", UserAnswer)}, params=(USER_ID,)),
+    Operation("get", "/api/v1/conversations", "listConversations",
+              "The caller's conversations, most recent activity first", "conversations",
+              {200: ("a page", ConversationPage)},
+              params=(page_limit(50, 100),
+                      Param("cursor", "query", {"type": "string"}, "next_cursor of the previous page"))),
+    Operation("post", "/api/v1/conversations", "createConversation",
+              "Open the direct conversation with a user, or create a group", "conversations",
+              {201: ("created", ConversationAnswer), 200: ("the direct conversation already existed",
+                                                           ConversationAnswer)},
+              request=CreateConversationRequest),
+    Operation("get", "/api/v1/conversations/{conversation_id}", "getConversation",
+              "One conversation (members, or anyone for a public room)", "conversations",
+              {200: ("the conversation", ConversationAnswer)}, params=(CONVERSATION_ID,)),
+    Operation("patch", "/api/v1/conversations/{conversation_id}", "updateConversation",
+              "Rename a group or change visibility/posting (owner/admin)", "conversations",
+              {200: ("the conversation", ConversationAnswer)}, params=(CONVERSATION_ID,),
+              request=UpdateConversationRequest),
+    Operation("get", "/api/v1/conversations/{conversation_id}/messages", "history",
+              "A page of messages in ascending seq", "messages", {200: ("a page", MessagePage)},
+              params=(CONVERSATION_ID,
+                      Param("before", "query", {"type": "integer", "minimum": 0}, "messages with seq below"),
+                      Param("after", "query", {"type": "integer", "minimum": 0},
+                            "messages with seq above (not with before)"),
+                      page_limit(limits.HISTORY_DEFAULT_LIMIT, limits.HISTORY_MAX_LIMIT))),
+    Operation("post", "/api/v1/conversations/{conversation_id}/messages", "sendMessage",
+              "Send a message (idempotent by client_id)", "messages",
+              {201: ("stored", MessageAnswer), 200: ("this client_id was already used: the original", MessageAnswer)},
+              params=(CONVERSATION_ID,), request=SendRequest),
+    Operation("patch", "/api/v1/messages/{message_id}", "editMessage", "Edit (sender only)", "messages",
+              {200: ("the message", MessageAnswer)}, errors=WITH_CONFLICT, params=(MESSAGE_ID,),
+              request=EditRequest),
+    Operation("delete", "/api/v1/messages/{message_id}", "deleteMessage",
+              "Delete (sender, or a group owner/admin); keeps id and seq", "messages",
+              {204: ("done", None)}, params=(MESSAGE_ID,)),
+    Operation("post", "/api/v1/messages/{message_id}/reactions", "react", "Add a reaction", "messages",
+              {200: ("the message", MessageAnswer)}, errors=WITH_CONFLICT, params=(MESSAGE_ID,),
+              request=ReactRequest),
+    Operation("delete", "/api/v1/messages/{message_id}/reactions/{emoji}", "unreact",
+              "Remove the caller's reaction", "messages", {200: ("the message", MessageAnswer)},
+              errors=WITH_CONFLICT,
+              params=(MESSAGE_ID, Param("emoji", "path", {"type": "string", "minLength": 1}))),
+    Operation("post", "/api/v1/conversations/{conversation_id}/read", "markRead",
+              "Move the read position forward (never back, clamped to last_seq)", "receipts",
+              {200: ("the position", ReadAnswer)}, params=(CONVERSATION_ID,), request=SeqRequest),
+    Operation("post", "/api/v1/conversations/{conversation_id}/delivered", "markDelivered",
+              "Extension: a device acknowledges receipt up to seq", "receipts",
+              {200: ("the position", DeliveredAnswer)}, params=(CONVERSATION_ID,), request=SeqRequest),
+    Operation("get", "/api/v1/rooms", "listRooms", "Public groups whose name contains q", "conversations",
+              {200: ("rooms", RoomsAnswer)},
+              params=(Param("q", "query", {"type": "string"}, "substring, case-insensitive"),)),
+    Operation("post", "/api/v1/conversations/{conversation_id}/join", "join", "Join a public group",
+              "conversations", {200: ("the conversation", ConversationAnswer)}, params=(CONVERSATION_ID,),
+              request=EmptyRequest, request_required=False),
+    Operation("post", "/api/v1/conversations/{conversation_id}/members", "addMember", "Add a member (owner/admin)",
+              "conversations", {200: ("the conversation", ConversationAnswer)}, params=(CONVERSATION_ID,),
+              request=UserIdRequest),
+    Operation("patch", "/api/v1/conversations/{conversation_id}/members/{user_id}", "setRole",
+              "Change a member's role (owner only)", "conversations",
+              {200: ("the conversation", ConversationAnswer)}, params=(CONVERSATION_ID, USER_ID),
+              request=RoleRequest),
+    Operation("delete", "/api/v1/conversations/{conversation_id}/members/{user_id}", "removeMember",
+              "Remove a member (owner/admin), or leave (self)", "conversations", {204: ("done", None)},
+              params=(CONVERSATION_ID, USER_ID)),
+    Operation("post", "/api/v1/sync", "sync",
+              "Catch up on what a device missed (extension: REST twin of the socket sync)", "messages",
+              {200: ("what the device missed", SyncAnswer)}, errors=(400, 401, 413, 503), request=SyncRequest),
+    Operation("get", "/api/v1/openapi.json", "openapi", "This document", "meta",
+              {200: ("OpenAPI 3.1", dict)}, errors=(), public=True),
+    Operation("get", "/api/v1/asyncapi.json", "asyncapi", "The Socket.IO events of /chat (AsyncAPI 3.0)", "meta",
+              {200: ("AsyncAPI 3.0", dict)}, errors=(), public=True),
+    Operation("get", "/healthz", "healthz", "Per-worker health: database and message queue", "meta",
+              {200: ("healthy", "Health"), 503: ("degraded", "Health")}, errors=(), public=True),
+    Operation("get", "/metrics", "metrics", "Prometheus metrics of this worker", "meta",
+              {200: ("Prometheus text format", TEXT_PLAIN)}, errors=(), public=True),
+)
+
+REQUESTS: tuple[type[Struct], ...] = (
+    RegisterRequest, LoginRequest, CreateDirectRequest, CreateGroupRequest, UpdateConversationRequest, SendRequest,
+    EditRequest, ReactRequest, SeqRequest, EmptyRequest, UserIdRequest, RoleRequest, SyncRequest,
+)
+ANSWERS: tuple[type[Struct], ...] = (
+    UserAnswer, UsersAnswer, TokensAnswer, ConversationAnswer, ConversationPage, MessageAnswer, MessagePage,
+    ReadAnswer, DeliveredAnswer, RoomsAnswer, SyncAnswer,
+)
