@@ -23,6 +23,8 @@ UNLIMITED = {
     f"CHAT_RATE_{name}_BURST": "1000000"
     for name in ("MESSAGES", "EDIT", "MEMBERSHIP", "LOGIN")
 }
+# The servers' async mode (eventlet, as `make run`); CHAT_RACE_ASYNC_MODE=threading or gevent to hunt there.
+ASYNC_MODE = os.environ.get("CHAT_RACE_ASYNC_MODE", "eventlet")
 # Small enough for a race for the last place; the other races' groups stay within it.
 MEMBER_CAP = 5
 # Password hashing is not what races here: the cheapest Argon2 for the few accounts.
@@ -48,7 +50,7 @@ class World:
 
 @pytest.fixture(scope="module", params=DATABASES)
 def world(request, tmp_path_factory) -> Iterator[World]:
-    with live_server(tmp_path_factory.mktemp("races"), database=request.param,
+    with live_server(tmp_path_factory.mktemp("races"), async_mode=ASYNC_MODE, database=request.param,
                      CHAT_MAX_GROUP_MEMBERS=str(MEMBER_CAP), **UNLIMITED, **CHEAP_HASHES) as server:
         walt = person(server)
         marker = person(server, sockets=False)

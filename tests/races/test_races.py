@@ -153,6 +153,24 @@ def test_read_read_from_two_devices_never_moves_back(world: World):
         }
 
 
+def test_read_racing_delete_counts_the_message_once(world: World):
+    """Bob reads up to a message while it is deleted: whichever comes first, it
+    leaves his unread count exactly once."""
+    alice, bob, walt = world.alice, world.bob, world.walt
+    cid = _group(alice, [bob, walt])
+    for _ in range(ROUNDS):
+        _send(alice, cid, "read me")
+        doomed = _send(alice, cid, "goes")
+        world.watcher.start_round()
+        read = lambda: ack(bob.devices[0].call("read", {"conversation_id": cid, "seq": doomed["seq"]}))  # noqa: B023, E731
+        outcomes = fire_together(read, _delete_rest(alice, doomed["id"], device=1))
+        assert_decided(outcomes)
+        world.invariants.check(cid)
+        assert world.invariants.membership(cid, bob.user_id)["unread_count"] == 0
+        world.watcher.settle()
+        world.watcher.assert_never_announced_after_delete(doomed["id"])
+
+
 # ---------------------------------------------------------------- members
 
 
