@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: constraints soak chaos cluster deps-system e2e-js test-postgres run test test-python test-client install client db-upgrade lint clean
+.PHONY: typecheck constraints soak chaos cluster deps-system e2e-js test-postgres run test test-python test-client install client db-upgrade lint clean
 
 # The project installed editable (`chat` console script, importable chatapp.ops for
 # deploy/ and bench/), its dev tools, every transitive package pinned by
@@ -98,6 +98,13 @@ soak: bench-deps
 
 lint: install
 	$(BIN)/ruff check chatapp tests config.py wsgi.py
+
+# Types (issue 12, item 3): strict mypy for chatapp/ (pyproject [tool.mypy]),
+# tsc strict and eslint + typescript-eslint for mobile_client/. Joins `lint`
+# (and so `make test`) once both report nothing: 53 mypy and 82 eslint findings left.
+typecheck: install
+	$(BIN)/mypy
+	cd mobile_client && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm run lint
 
 clean:
 	rm -rf $(VENV) instance mobile_client/node_modules mobile_client/dist
