@@ -43,6 +43,8 @@ def check() -> list[str]:
     problems += [
         f"{cls.__module__}.{cls.__name__}.{attribute} is gone ({why})"
         for cls, attribute, why in BORROWED
-        if not hasattr(cls, attribute) and attribute not in cls.__init__.__code__.co_names  # set per instance (_binary_packet)
+        if not hasattr(cls, attribute)
+        # _binary_packet is set per instance, in __init__
+        and attribute not in cls.__init__.__code__.co_names
     ]
     return problems
