@@ -138,6 +138,10 @@ class Config:
     RATE_EDIT_PER_SECOND = _env_float("RATE_EDIT_PER_SECOND", 0.5)
     RATE_MEMBERSHIP_BURST = _env_int("RATE_MEMBERSHIP_BURST", 20)
     RATE_MEMBERSHIP_PER_SECOND = _env_float("RATE_MEMBERSHIP_PER_SECOND", 0.2)
+    RATE_REACTION_BURST = _env_int("RATE_REACTION_BURST", 30)
+    RATE_REACTION_PER_SECOND = _env_float("RATE_REACTION_PER_SECOND", 1.0)
+    RATE_GROUP_CHANGE_BURST = _env_int("RATE_GROUP_CHANGE_BURST", 20)
+    RATE_GROUP_CHANGE_PER_SECOND = _env_float("RATE_GROUP_CHANGE_PER_SECOND", 0.2)
     MAX_CONNECTIONS_PER_USER = _env_int("MAX_CONNECTIONS_PER_USER", 20)
     # Load shedding: a worker processes at most this many sends at once; the
     # excess gets `unavailable` with retry_after at once (counted in chat_shed_total).

@@ -500,7 +500,12 @@ def update_group(actor: User, conversation_id: object, name: object, visibility:
 
 
 def _lock_as_manager(conversation: Conversation, actor_id: int, *, owner: bool = False) -> None:
-    """Lock the conversation (its next version) and check the actor's role again under the lock."""
+    """Lock the conversation (its next version) and check the actor's role again under the lock.
+
+    Rate-limited: each change sends every member a ``conversation:updated`` with the whole
+    member list (in a 1,000-member group about 160 MB of JSON), so a script must not loop it.
+    """
+    ratelimit.check_group_change(actor_id)
     versions.lock(conversation)
     member = find_membership(conversation, actor_id)
     if owner and (member is None or member.role != "owner"):

@@ -55,6 +55,16 @@ def check_membership(user_id: int) -> None:
     _check_action(user_id, "membership", "too many joins and leaves, slow down")
 
 
+def check_reaction(user_id: int) -> None:
+    """Adding and removing a reaction each reach every member (message:updated)."""
+    _check_action(user_id, "reaction", "too many reactions, slow down")
+
+
+def check_group_change(user_id: int) -> None:
+    """Renames, settings and roles: each tells every member the whole conversation."""
+    _check_action(user_id, "group_change", "too many changes to the group, slow down")
+
+
 def _check_action(user_id: int, action: str, message: str) -> None:
     cfg = current_app.config
     key = action.upper()

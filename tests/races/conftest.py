@@ -21,7 +21,7 @@ ROUNDS = int(os.environ.get("CHAT_RACE_ROUNDS", "10"))
 # per-user rate is lifted (the limits have their own tests, tests/services/test_limits.py).
 UNLIMITED = {
     f"CHAT_RATE_{name}_BURST": "1000000"
-    for name in ("MESSAGES", "EDIT", "MEMBERSHIP", "LOGIN")
+    for name in ("MESSAGES", "EDIT", "MEMBERSHIP", "LOGIN", "REACTION", "GROUP_CHANGE")
 }
 # The servers' async mode (eventlet, as `make run`); CHAT_RACE_ASYNC_MODE=threading or gevent to hunt there.
 ASYNC_MODE = os.environ.get("CHAT_RACE_ASYNC_MODE", "eventlet")

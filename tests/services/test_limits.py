@@ -21,6 +21,7 @@ from chatapp.extensions import db
 from chatapp.models import Conversation, Membership, Message, Reaction, User
 from chatapp.services import conversations, messaging
 from chatapp.services.errors import ChatError
+from chatapp.services.validation import MISSING
 from tests.services.live_fixtures import published  # noqa: F401
 
 _keys = itertools.count(1)
@@ -176,7 +177,7 @@ def test_distinct_reactions_per_message_are_capped(app, make_user, monkeypatch):
 @pytest.fixture
 def no_refill(app, monkeypatch):
     """Keep the default bursts, refill (almost) never: the count is exact however slow the machine."""
-    for action in ("EDIT", "MEMBERSHIP"):
+    for action in ("EDIT", "MEMBERSHIP", "REACTION", "GROUP_CHANGE"):
         monkeypatch.setitem(app.config, f"RATE_{action}_PER_SECOND", 1e-9)
 
 
@@ -223,3 +224,36 @@ def test_adding_members_counts_against_the_actor(app, make_user, no_refill):
     results = [code(attempt(conversations.add_member, owner, cid, uid)) for uid in newcomers]
     assert results == ["ok"] * burst + ["rate_limited"] * 3
     assert len(members_of(cid)) == burst + 1
+
+
+def test_toggling_a_reaction_in_a_loop_is_rate_limited(app, make_user, published, no_refill):  # noqa: F811
+    author, reactor = make_user()[0], make_user()[0]
+    cid = conversations.create_group(author, "team", [reactor.id])["id"]
+    message = send(author, cid)["id"]
+    burst = app.config["RATE_REACTION_BURST"]
+    assert burst <= 30  # a person's pace
+    published.clear()
+    reacted, results = False, []
+    for _ in range(200):  # add when it is not there, remove when it is: every attempt a real change
+        results.append(code(attempt(messaging.react, reactor, message, "👍", add=not reacted)))
+        reacted ^= results[-1] == "ok"
+    assert results == ["ok"] * burst + ["rate_limited"] * (200 - burst)
+    assert len(published.named("message:updated")) == burst  # refused toggles reach nobody
+
+
+def test_renames_and_role_changes_in_a_loop_are_rate_limited(app, make_user, published, no_refill):  # noqa: F811
+    """Each one sends every member the whole conversation: bounded by the actor's pace."""
+    owner, other = make_user()[0], make_user()[0]
+    cid = conversations.create_group(owner, "team", [other.id])["id"]
+    burst = app.config["RATE_GROUP_CHANGE_BURST"]
+    assert burst <= 20
+    published.clear()
+    results = []
+    for i in range(60):
+        if i % 2:
+            role = "admin" if i % 4 == 1 else "member"
+            results.append(code(attempt(conversations.set_role, owner, cid, other.id, role)))
+        else:
+            results.append(code(attempt(conversations.update_group, owner, cid, f"name {i}", MISSING, MISSING)))
+    assert results == ["ok"] * burst + ["rate_limited"] * (60 - burst)
+    assert len({e.payload["conversation"]["version"] for e in published.named("conversation:updated")}) == burst
