@@ -21,12 +21,12 @@ from . import limits
 from .objects import (
     ClientId,
     Conversation,
-    ConversationPosition,
     Count,
     ErrorBody,
     Id,
     Message,
     Object,
+    ReadyConversation,
     Seq,
     User,
     Version,
@@ -38,6 +38,9 @@ from .objects import (
 class ServerEvent(Object):
     NAME: ClassVar[str]
     AUDIENCE: ClassVar[str]
+    # Said beside the payload in the event table (docs/events.md).
+    NOTE: ClassVar[str] = ""
+    EXTENSION: ClassVar[bool] = False
     # Sent inside the connecting request (ready) or by a worker to its own
     # sockets (resync) rather than through services.events.
     DIRECT: ClassVar[bool] = False
@@ -47,10 +50,10 @@ class Ready(ServerEvent):
     """Right after connecting: who you are and where each conversation stands."""
 
     NAME = "ready"
-    AUDIENCE = "the connecting socket"
+    AUDIENCE = "the connecting socket, right after the handshake"
     DIRECT = True
     user: User
-    conversations: list[ConversationPosition]
+    conversations: list[ReadyConversation]
     total_unread: Count
 
 
@@ -58,7 +61,7 @@ class MessageNew(ServerEvent):
     """A message was stored."""
 
     NAME = "message:new"
-    AUDIENCE = "every connected device of every member, the sender's other devices and the sending socket included"
+    AUDIENCE = "every device of every member, the sender's devices (the sending socket included)"
     message: Message
 
 
@@ -66,7 +69,8 @@ class MessageUpdated(ServerEvent):
     """A message was edited or its reactions changed."""
 
     NAME = "message:updated"
-    AUDIENCE = "every member's devices"
+    AUDIENCE = "every device of every member"
+    NOTE = "the whole message after the edit or reaction change"
     message: Message
 
 
@@ -74,7 +78,7 @@ class MessageDeleted(ServerEvent):
     """A message was deleted (it keeps its id and seq)."""
 
     NAME = "message:deleted"
-    AUDIENCE = "every member's devices"
+    AUDIENCE = "every device of every member"
     conversation_id: Id
     message_id: Id
     seq: Seq
@@ -85,7 +89,8 @@ class Typing(ServerEvent):
     """Someone started or stopped typing; ``typing: true`` is over after ``expires_in_ms``."""
 
     NAME = "typing"
-    AUDIENCE = "the other members' devices (not the typist's own)"
+    AUDIENCE = "every device of the other members; never the typist's own devices"
+    NOTE = "`expires_in_ms` is 0 when `typing` is false"
     conversation_id: Id
     user_id: Id
     typing: bool
@@ -96,7 +101,7 @@ class Presence(ServerEvent):
     """A user came online or went offline (offline may wait up to 5 s: a quick reconnect does not flap)."""
 
     NAME = "presence"
-    AUDIENCE = "users who share a conversation with that user"
+    AUDIENCE = "every device of every user who shares at least one conversation with that user"
     user_id: Id
     online: bool
     last_seen_at: Annotated[str | None, Meta(extra_json_schema={"format": "date-time"})]
@@ -106,7 +111,7 @@ class Read(ServerEvent):
     """A member's read position moved forward (read receipts)."""
 
     NAME = "read"
-    AUDIENCE = "every member's devices"
+    AUDIENCE = "every device of every member (read receipts), the reader's own devices included"
     conversation_id: Id
     user_id: Id
     seq: Seq
@@ -117,7 +122,8 @@ class Delivered(ServerEvent):
     """v2: a member's device received the conversation's messages up to ``seq``."""
 
     NAME = "delivered"
-    AUDIENCE = "every member's devices"
+    AUDIENCE = "every device of every member"
+    EXTENSION = True
     conversation_id: Id
     user_id: Id
     seq: Seq
@@ -128,7 +134,7 @@ class Unread(ServerEvent):
     """The user's unread counts changed."""
 
     NAME = "unread"
-    AUDIENCE = "the user's own devices"
+    AUDIENCE = "the devices of the one user whose counts changed"
     conversation_id: Id
     unread_count: Count
     total_unread: Count
@@ -138,7 +144,9 @@ class ConversationNew(ServerEvent):
     """A conversation appeared for the user (created, added, joined); with their own counts."""
 
     NAME = "conversation:new"
-    AUDIENCE = "each member's devices, the creator's included"
+    AUDIENCE = ("every member's devices when a conversation appears for them: created (the creator's devices "
+                "included), opened (direct), added, joined")
+    NOTE = "rendered for the recipient: their own `unread_count`, `last_read_seq`"
     conversation: Conversation
 
 
@@ -146,13 +154,20 @@ class ConversationUpdated(ServerEvent):
     """A conversation changed (name, visibility, posting, members, roles); with the user's own counts."""
 
     NAME = "conversation:updated"
-    AUDIENCE = "each member's devices"
+    AUDIENCE = (
+        "the members, when name, visibility, posting, members or roles change (not the member who was just added: "
+        "they get `conversation:new`; not a removed member). For a membership change (join, add, leave, remove) "
+        "only in groups of at most `CHAT_MEMBER_LIST_FANOUT_LIMIT` members (default 100): each of these events "
+        "carries the whole member list, so in larger groups the delta (`member:joined` / `member:left`, with the "
+        "new `version`) is the whole announcement"
+    )
+    NOTE = "rendered for the recipient"
     conversation: Conversation
 
 
 class MemberJoined(ServerEvent):
     NAME = "member:joined"
-    AUDIENCE = "the group's members, the newcomer included"
+    AUDIENCE = "every member's devices, the newcomer's included"
     conversation_id: Id
     user: User
     version: Version
@@ -160,7 +175,7 @@ class MemberJoined(ServerEvent):
 
 class MemberLeft(ServerEvent):
     NAME = "member:left"
-    AUDIENCE = "the group's members and the member who left or was removed"
+    AUDIENCE = "every member's devices before the removal, so the removed (or leaving) member's too"
     conversation_id: Id
     user: User
     version: Version
@@ -170,7 +185,9 @@ class SessionRevoked(ServerEvent):
     """The token this socket was opened with was revoked; the socket is disconnected right after."""
 
     NAME = "session:revoked"
-    AUDIENCE = "the sockets opened with that token (or every socket of a deactivated user)"
+    AUDIENCE = ("the sockets opened with the revoked token (or all of a deactivated user's); the server "
+                "disconnects them right after")
+    EXTENSION = True
     reason: Literal["logout", "password_changed", "deactivated"]
     token_id: Id | UnsetType = UNSET
 
@@ -179,7 +196,9 @@ class Resync(ServerEvent):
     """Events may have been lost (the message queue reconnected): call ``sync``."""
 
     NAME = "resync"
-    AUDIENCE = "every socket of the worker whose message-queue connection came back"
+    AUDIENCE = ("every socket of a worker whose Redis subscription was restored (events published meanwhile may be "
+                "lost): call `sync`")
+    EXTENSION = True
     DIRECT = True
     reason: Literal["message_queue_reconnected"]
 
@@ -300,25 +319,49 @@ class SyncAck(Ack):
 
 
 class ClientEvent:
-    """A client-to-server event: its name, payload type, ack type and what it does."""
+    """A client-to-server event: its name, payload type, ack type, what it does and its specific errors."""
 
-    def __init__(self, name: str, payload: type[Payload], ack: type[Ack], summary: str) -> None:
+    def __init__(
+        self, name: str, payload: type[Payload], ack: type[Ack], summary: str, errors: str, *,
+        extension: bool = False,
+    ) -> None:
         self.name = name
         self.payload = payload
         self.ack = ack
         self.summary = summary
+        self.errors = errors
+        self.extension = extension
 
 
 CLIENT_EVENTS: tuple[ClientEvent, ...] = (
-    ClientEvent("message:send", SendPayload, MessageAck,
-                "send; resending the same client_id returns the original, never a second message"),
-    ClientEvent("message:edit", EditPayload, MessageAck, "edit (sender only)"),
-    ClientEvent("message:delete", MessageIdPayload, EmptyAck, "delete (sender, or a group owner/admin)"),
-    ClientEvent("message:react", ReactPayload, MessageAck, "extension: add a reaction"),
-    ClientEvent("message:unreact", ReactPayload, MessageAck, "extension: remove the caller's reaction"),
-    ClientEvent("typing", TypingPayload, EmptyAck, "typing started or stopped"),
-    ClientEvent("read", SeqPayload, ReadAck, "move the read position forward (clamped to last_seq)"),
-    ClientEvent("delivered", SeqPayload, DeliveredAck, "v2: this device received the messages up to seq"),
-    ClientEvent("sync", SyncPayload, SyncAck, "what the device missed, ascending per conversation"),
+    ClientEvent(
+        "message:send", SendPayload, MessageAck,
+        "send; resending the same client_id returns the original, never a second message",
+        "`validation_error` (body empty after trimming or over 4000 code points, `client_id` not 1–64 chars); "
+        "`forbidden` (announcement room and caller is a plain member; public room not joined); `rate_limited` + "
+        "`retry_after` (beyond a burst of 20)",
+    ),
+    ClientEvent("message:edit", EditPayload, MessageAck, "edit (sender only)",
+                "`forbidden` (not the sender, or no longer a member); `conflict` (message deleted)"),
+    ClientEvent("message:delete", MessageIdPayload, EmptyAck, "delete (sender, or a group owner/admin)",
+                "`forbidden` (not the sender, and not the owner/admin of the group; or no longer a member)"),
+    ClientEvent("message:react", ReactPayload, MessageAck, "add a reaction",
+                "`validation_error` (emoji 1–16 chars, no spaces, trimmed); `conflict` (deleted message); "
+                "`forbidden` (public room not joined)", extension=True),
+    ClientEvent("message:unreact", ReactPayload, MessageAck, "remove the caller's reaction", "as `message:react`",
+                extension=True),
+    ClientEvent("typing", TypingPayload, EmptyAck, "typing started or stopped",
+                "`validation_error` (`typing` not a boolean)"),
+    ClientEvent("read", SeqPayload, ReadAck, "move the read position forward (clamped to last_seq)",
+                "`validation_error` (negative or non-integer `seq`)"),
+    ClientEvent("delivered", SeqPayload, DeliveredAck, "this device received the messages up to seq", "as `read`",
+                extension=True),
+    ClientEvent(
+        "sync", SyncPayload, SyncAck,
+        "what the device missed, ascending per conversation; with `versions` also `changes`, `conversations`, "
+        "`removed` and the advanced `cursors`/`versions`",
+        "`validation_error` (cursors or versions not an object, malformed key, negative or non-integer value, "
+        "more than 1000 entries)",
+    ),
 )
 CLIENT_EVENT_NAMES: frozenset[str] = frozenset(e.name for e in CLIENT_EVENTS)

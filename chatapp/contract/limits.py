@@ -41,6 +41,10 @@ ErrorCode = Literal[
     "payload_too_large", "rate_limited", "unavailable", "internal",
 ]
 
+ERROR_CODES: Final = (
+    "unauthorized", "forbidden", "not_found", "validation_error", "conflict",
+    "payload_too_large", "rate_limited", "unavailable", "internal",
+)
 VISIBILITIES: Final = ("private", "public")
 POSTING: Final = ("all", "admins")
 ROLES: Final = ("owner", "admin", "member")

@@ -38,7 +38,7 @@ from .limits import (
 Id = Annotated[int, Meta(ge=1, le=MAX_ID)]
 Seq = Annotated[int, Meta(ge=0)]
 Count = Annotated[int, Meta(ge=0)]
-Version = Annotated[int, Meta(ge=0)]
+Version = Annotated[int, Meta(ge=0, description="v2: the conversation's version after this change")]
 Time = Annotated[
     str, Meta(extra_json_schema={"format": "date-time", "description": "ISO 8601 UTC with milliseconds and Z"})
 ]
@@ -114,7 +114,7 @@ class Conversation(Object):
     roles: Annotated[dict[str, Role], Meta(description="groups only: user id -> role")] | UnsetType = UNSET
 
 
-class ConversationPosition(Object):
+class ReadyConversation(Object):
     """One conversation in ``ready``: enough to decide what to sync."""
 
     id: Id
@@ -125,8 +125,10 @@ class ConversationPosition(Object):
 
 
 class Room(Object):
+    """A public group, as listed by ``GET /rooms`` (groups always have a name)."""
+
     id: Id
-    name: str | None
+    name: str
     member_count: Count
     online_count: Count
     is_member: bool | UnsetType = UNSET
@@ -166,7 +168,7 @@ class Health(Object):
     async_mode: str | UnsetType = UNSET
 
 
-OBJECTS: tuple[type[Object], ...] = (User, Message, Conversation, ConversationPosition, Room, Token, Session, Error,
+OBJECTS: tuple[type[Object], ...] = (User, Message, Conversation, ReadyConversation, Room, Token, Session, Error,
                                      Health)
 
 Builtins: TypeAlias = dict[str, Any]

@@ -18,6 +18,7 @@ from .objects import (
     ClientId,
     Conversation,
     Count,
+    Health,
     Id,
     Message,
     Object,
@@ -207,7 +208,11 @@ class Operation:
 CONVERSATION_ID = path_id("conversation_id", "conversation")
 MESSAGE_ID = path_id("message_id", "message")
 USER_ID = path_id("user_id", "user")
+# An answer that is not JSON: its media type (the body is a string).
 TEXT_PLAIN = "text/plain"
+HTML = "text/html"
+SCRIPT = "text/javascript"
+STYLE = "text/css"
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/api/v1/auth/register", "register", "Create an account", "auth",
@@ -300,8 +305,15 @@ OPERATIONS: tuple[Operation, ...] = (
               {200: ("OpenAPI 3.1", dict)}, errors=(), public=True),
     Operation("get", "/api/v1/asyncapi.json", "asyncapi", "The Socket.IO events of /chat (AsyncAPI 3.0)", "meta",
               {200: ("AsyncAPI 3.0", dict)}, errors=(), public=True),
+    Operation("get", "/api/v1/reference", "reference",
+              "The readable API reference: a page that renders the two documents", "meta",
+              {200: ("HTML page (Content-Security-Policy: default-src 'self')", HTML)}, errors=(), public=True),
+    Operation("get", "/api/v1/reference.js", "referenceScript", "The reference page's viewer script", "meta",
+              {200: ("JavaScript", SCRIPT)}, errors=(), public=True),
+    Operation("get", "/api/v1/reference.css", "referenceStyle", "The reference page's style sheet", "meta",
+              {200: ("CSS", STYLE)}, errors=(), public=True),
     Operation("get", "/healthz", "healthz", "Per-worker health: database and message queue", "meta",
-              {200: ("healthy", "Health"), 503: ("degraded", "Health")}, errors=(), public=True),
+              {200: ("healthy", Health), 503: ("degraded", Health)}, errors=(), public=True),
     Operation("get", "/metrics", "metrics", "Prometheus metrics of this worker", "meta",
               {200: ("Prometheus text format", TEXT_PLAIN)}, errors=(), public=True),
 )

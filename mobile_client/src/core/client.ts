@@ -8,7 +8,7 @@ import type { ChatState } from "./state";
 import { readJson, type StorageAdapter } from "./storage";
 import { Store } from "./store";
 import { Transport, type IoFactory, type TransportOptions } from "./transport";
-import { SERVER_EVENTS, type Conversation, type Id, type Message, type ReadyPayload, type SyncAck, type User } from "./types";
+import { LIMITS, SERVER_EVENTS, type Conversation, type Id, type Message, type ReadyPayload, type SyncAck, type User } from "./types";
 import { uuidv4 } from "./uuid";
 
 export interface ChatClientOptions {
@@ -37,7 +37,8 @@ interface Session {
   user: User;
 }
 
-export const MAX_BODY = 4000;
+/** The longest message body (code points after trimming): the contract's limit, from the generated types. */
+export const MAX_BODY = LIMITS.maxBodyChars;
 
 /**
  * The client core facade: REST + socket + store + outbox + sync, with no UI and no DOM.

@@ -1,10 +1,29 @@
 /**
- * Wire types mirroring /shared/PROTOCOL.md (v1 and the v2 catch-up additions). Names are the contract's;
- * extensions the server may add are optional fields so older servers still type-check.
+ * Wire types of the chat contract (PROTOCOL.md, v1 and the v2 additions).
+ * GENERATED from chatapp/contract by `make contract` (python -m chatapp.contract.generate): do not edit.
+ * v2 fields and extensions are optional, so a client still type-checks against an older server.
  */
 
 export type Id = number;
+export type Role = "owner" | "admin" | "member";
+export type Reactions = Record<string, Id[]>;
+export type ErrorCode = "unauthorized" | "forbidden" | "not_found" | "validation_error" | "conflict" | "payload_too_large" | "rate_limited" | "unavailable" | "internal";
 
+/** The contract's limits (defaults; a server may be configured lower or higher). */
+export const LIMITS = {
+  maxBodyChars: 4000,
+  maxClientIdChars: 64,
+  maxEmojiChars: 16,
+  maxNameChars: 100,
+  minPasswordChars: 8,
+  maxPayloadBytes: 65536,
+  historyMaxLimit: 100,
+  syncMaxLimit: 1000
+} as const;
+
+// ------------------------------------------------------------- objects
+
+/** PROTOCOL.md: User. ``online`` is live presence, not stored. */
 export interface User {
   id: Id;
   username: string;
@@ -13,158 +32,242 @@ export interface User {
   last_seen_at: string | null;
 }
 
-export type Reactions = Record<string, Id[]>;
-
+/** PROTOCOL.md: Message. A deleted message keeps id and seq, has an empty body and no reactions. */
 export interface Message {
   id: Id;
   conversation_id: Id;
   seq: number;
   sender_id: Id;
+  /** empty when deleted */
   body: string;
   client_id: string | null;
+  /** ISO 8601 UTC with milliseconds and Z */
   created_at: string;
   edited_at: string | null;
   deleted: boolean;
-  reactions: Reactions;
-  /** v2: the conversation's version at this message's latest change (absent on v1 servers). */
+  /** emoji -> user ids */
+  reactions: Record<string, number[]>;
+  /** v2: the conversation's version at this message's latest change (send, edit, delete, reaction) */
   version?: number;
 }
 
-export type Role = "owner" | "admin" | "member";
-
-/** Per-member receipt positions; a server extension (`receipts` or `read_state`). */
 export interface ReceiptState {
-  last_read_seq?: number;
-  delivered_seq?: number;
+  last_read_seq: number;
+  delivered_seq: number;
 }
 
+/** PROTOCOL.md: Conversation, as one viewer sees it (their counts). Groups add visibility, posting and roles (absent for direct conversations). */
 export interface Conversation {
   id: Id;
   type: "direct" | "group";
   name: string | null;
   members: User[];
   last_seq: number;
+  /** v2: rises by one with every change a member can see (messages, receipts, name, settings, members, roles); gapless per conversation. sync with versions answers what changed since (docs/events.md) */
+  version?: number;
   last_message: Message | null;
   unread_count: number;
   last_read_seq: number;
+  /** ISO 8601 UTC with milliseconds and Z */
   created_at: string;
+  /** ISO 8601 UTC with milliseconds and Z */
   updated_at: string;
-  visibility?: "private" | "public";
-  posting?: "all" | "admins";
-  roles?: Record<string, Role>;
-  /** Extension: `{user_id: {last_read_seq, delivered_seq}}`. Absent means unknown. */
+  /** extension: user id -> read and delivered positions */
   receipts?: Record<string, ReceiptState>;
-  read_state?: Record<string, ReceiptState>;
+  /** extension: false for a public room's visitor */
   is_member?: boolean;
-  /** v2: raised by every change a member can see (messages, receipts, name, members, roles...). */
-  version?: number;
+  /** groups only */
+  visibility?: "private" | "public";
+  /** groups only */
+  posting?: "admins" | "all";
+  /** groups only: user id -> role */
+  roles?: Record<string, "admin" | "member" | "owner">;
+  /** Legacy name of `receipts` (older servers). */
+  read_state?: Record<string, ReceiptState>;
 }
 
+/** One conversation in ``ready``: enough to decide what to sync. */
+export interface ReadyConversation {
+  id: Id;
+  last_seq: number;
+  /** v2: the conversation's version after this change */
+  version?: number;
+  last_read_seq: number;
+  unread_count: number;
+}
+
+/** A public group, as listed by ``GET /rooms`` (groups always have a name). */
 export interface Room {
   id: Id;
   name: string;
   member_count: number;
   online_count: number;
+  is_member?: boolean;
+}
+
+export interface Token {
+  id: Id;
+  device_name: string | null;
+  /** ISO 8601 UTC with milliseconds and Z */
+  created_at: string;
+  last_used_at: string | null;
+  current: boolean;
+}
+
+export interface Session {
+  user: User;
+  /** opaque bearer token; only its SHA-256 is stored */
+  token: string;
 }
 
 export interface ErrorBody {
-  code: string;
+  code: ErrorCode | (string & {});
   message: string;
+  /** validation_error: field -> reason */
   fields?: Record<string, string>;
+  /** rate_limited: seconds to wait */
   retry_after?: number;
 }
 
+/** The contract's error envelope, REST and socket alike. */
 export interface ErrorEnvelope {
   error: ErrorBody;
 }
 
-// ------------------------------------------------------------- server -> client
-
-export interface ReadyConversation {
-  id: Id;
-  last_seq: number;
-  last_read_seq: number;
-  unread_count: number;
-  /** v2 */
-  version?: number;
+export interface Health {
+  status: "degraded" | "ok";
+  db: "error" | "ok";
+  message_queue: "disabled" | "error" | "ok";
+  worker?: number;
+  async_mode?: string;
 }
 
+// ------------------------------------------------------------- server -> client
+
+/** `ready`: Right after connecting: who you are and where each conversation stands. To: the connecting socket, right after the handshake. */
 export interface ReadyPayload {
   user: User;
   conversations: ReadyConversation[];
   total_unread: number;
 }
 
-export interface MessagePayload {
+/** `message:new`: A message was stored. To: every device of every member, the sender's devices (the sending socket included). */
+export interface MessageNewPayload {
   message: Message;
 }
+
+/** `message:updated`: A message was edited or its reactions changed. To: every device of every member. */
+export interface MessageUpdatedPayload {
+  message: Message;
+}
+
+/** `message:deleted`: A message was deleted (it keeps its id and seq). To: every device of every member. */
 export interface MessageDeletedPayload {
   conversation_id: Id;
   message_id: Id;
   seq: number;
-  /** v2: the version of the deletion. */
+  /** v2: the conversation's version after this change */
   version?: number;
 }
+
+/** `typing`: Someone started or stopped typing; ``typing: true`` is over after ``expires_in_ms``. To: every device of the other members; never the typist's own devices. */
 export interface TypingPayload {
   conversation_id: Id;
   user_id: Id;
   typing: boolean;
   expires_in_ms: number;
 }
+
+/** `presence`: A user came online or went offline (offline may wait up to 5 s: a quick reconnect does not flap). To: every device of every user who shares at least one conversation with that user. */
 export interface PresencePayload {
   user_id: Id;
   online: boolean;
   last_seen_at: string | null;
 }
+
+/** `read`: A member's read position moved forward (read receipts). To: every device of every member (read receipts), the reader's own devices included. */
 export interface ReadPayload {
   conversation_id: Id;
   user_id: Id;
   seq: number;
-  /** v2 */
+  /** v2: the conversation's version after this change */
   version?: number;
 }
-/** v2 (adopted extension): a peer's device received messages up to `seq`. */
+
+/** `delivered`: v2: a member's device received the conversation's messages up to ``seq``. To: every device of every member. */
 export interface DeliveredPayload {
   conversation_id: Id;
   user_id: Id;
   seq: number;
-  /** v2 */
+  /** v2: the conversation's version after this change */
   version?: number;
 }
+
+/** `unread`: The user's unread counts changed. To: the devices of the one user whose counts changed. */
 export interface UnreadPayload {
   conversation_id: Id;
   unread_count: number;
   total_unread: number;
 }
-export interface ConversationPayload {
+
+/** `conversation:new`: A conversation appeared for the user (created, added, joined); with their own counts. To: every member's devices when a conversation appears for them: created (the creator's devices included), opened (direct), added, joined. */
+export interface ConversationNewPayload {
   conversation: Conversation;
 }
-export interface MemberPayload {
+
+/** `conversation:updated`: A conversation changed (name, visibility, posting, members, roles); with the user's own counts. To: the members, when name, visibility, posting, members or roles change (not the member who was just added: they get `conversation:new`; not a removed member). For a membership change (join, add, leave, remove) only in groups of at most `CHAT_MEMBER_LIST_FANOUT_LIMIT` members (default 100): each of these events carries the whole member list, so in larger groups the delta (`member:joined` / `member:left`, with the new `version`) is the whole announcement. */
+export interface ConversationUpdatedPayload {
+  conversation: Conversation;
+}
+
+/** `member:joined`, to every member's devices, the newcomer's included. */
+export interface MemberJoinedPayload {
   conversation_id: Id;
   user: User;
-  /** v2 */
+  /** v2: the conversation's version after this change */
   version?: number;
 }
-/** The server asks the client to sync now (e.g. its message queue reconnected and may have lost events). */
-export interface ResyncPayload {
-  reason?: string;
+
+/** `member:left`, to every member's devices before the removal, so the removed (or leaving) member's too. */
+export interface MemberLeftPayload {
+  conversation_id: Id;
+  user: User;
+  /** v2: the conversation's version after this change */
+  version?: number;
 }
+
+/** `session:revoked`: The token this socket was opened with was revoked; the socket is disconnected right after. To: the sockets opened with the revoked token (or all of a deactivated user's); the server disconnects them right after. */
+export interface SessionRevokedPayload {
+  reason: "deactivated" | "logout" | "password_changed";
+  token_id?: Id;
+}
+
+/** `resync`: Events may have been lost (the message queue reconnected): call ``sync``. To: every socket of a worker whose Redis subscription was restored (events published meanwhile may be lost): call `sync`. */
+export interface ResyncPayload {
+  reason: "message_queue_reconnected";
+}
+
+/** Same shapes under the names the client used before they were generated. */
+export type MessagePayload = MessageNewPayload;
+export type ConversationPayload = ConversationNewPayload;
+export type MemberPayload = MemberJoinedPayload;
 
 /** Every event the server pushes on /chat, by name. */
 export interface ServerEvents {
   ready: ReadyPayload;
-  "message:new": MessagePayload;
-  "message:updated": MessagePayload;
+  "message:new": MessageNewPayload;
+  "message:updated": MessageUpdatedPayload;
   "message:deleted": MessageDeletedPayload;
   typing: TypingPayload;
   presence: PresencePayload;
   read: ReadPayload;
   delivered: DeliveredPayload;
   unread: UnreadPayload;
-  "conversation:new": ConversationPayload;
-  "conversation:updated": ConversationPayload;
-  "member:joined": MemberPayload;
-  "member:left": MemberPayload;
+  "conversation:new": ConversationNewPayload;
+  "conversation:updated": ConversationUpdatedPayload;
+  "member:joined": MemberJoinedPayload;
+  "member:left": MemberLeftPayload;
+  "session:revoked": SessionRevokedPayload;
   resync: ResyncPayload;
 }
 
@@ -184,6 +287,7 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "conversation:updated",
   "member:joined",
   "member:left",
+  "session:revoked",
   "resync",
 ];
 
@@ -191,22 +295,95 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
 
 export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ErrorBody };
 
-export interface SyncRequest {
-  cursors: Record<string, number>;
-  /** v2: with it the ack adds changes, conversations, removed (and the advanced cursors/versions). */
-  versions?: Record<string, number>;
-  limit?: number;
+export interface SendPayload {
+  conversation_id: Id;
+  /** 1-4000 code points after trimming (CHAT_MAX_BODY_CHARS) */
+  body: string;
+  client_id: string;
 }
+
+export interface MessageAck {
+  message: Message;
+}
+
+export interface EditPayload {
+  message_id: Id;
+  /** 1-4000 code points after trimming (CHAT_MAX_BODY_CHARS) */
+  body: string;
+}
+
+export interface MessageIdPayload {
+  message_id: Id;
+}
+
+export interface ReactPayload {
+  message_id: Id;
+  emoji: string;
+}
+
+export interface TypingPayload {
+  conversation_id: Id;
+  typing: boolean;
+}
+
+export interface SeqPayload {
+  conversation_id: Id;
+  seq: number;
+}
+
+export interface ReadAck {
+  last_read_seq: number;
+  unread_count: number;
+}
+
+export interface DeliveredAck {
+  delivered_seq: number;
+}
+
+export interface SyncPayload {
+  /** conversation id (decimal string) -> integer >= 0 */
+  cursors: Record<string, number>;
+  /** conversation id (decimal string) -> integer >= 0 */
+  versions?: Record<string, number> | null;
+  /** default 500, clamped to 1000; counts messages and changes together */
+  limit?: number | null;
+}
+
 export interface SyncAck {
   messages: Message[];
   has_more: boolean;
-  /** v2: messages at or below the cursor that changed after the given version, ascending version. */
   changes?: Message[];
-  /** v2: conversations whose version rose, and member conversations missing from `cursors`. */
   conversations?: Conversation[];
-  /** v2: ids from `cursors` the caller is no longer a member of or cannot see. */
   removed?: Id[];
-  /** v2 extension: what to send next / keep after the last page (removed ones absent). */
   cursors?: Record<string, number>;
   versions?: Record<string, number>;
 }
+
+/** The sync request (socket `sync` and `POST /api/v1/sync`). */
+export type SyncRequest = SyncPayload;
+/** What a device missed (socket ``sync`` ack and ``POST /sync``). The v2 fields are present when the request carried ``versions``. */
+export interface SyncAck {
+  messages: Message[];
+  has_more: boolean;
+  /** with versions: messages at or below the cursor changed after the version */
+  changes?: Message[];
+  conversations?: Conversation[];
+  removed?: Id[];
+  cursors?: Record<string, number>;
+  versions?: Record<string, number>;
+}
+
+/** Every event a client sends on /chat: its payload and what the ack carries on success. */
+export interface ClientEvents {
+  "message:send": { payload: SendPayload; ack: MessageAck };
+  "message:edit": { payload: EditPayload; ack: MessageAck };
+  "message:delete": { payload: MessageIdPayload; ack: object };
+  "message:react": { payload: ReactPayload; ack: MessageAck };
+  "message:unreact": { payload: ReactPayload; ack: MessageAck };
+  typing: { payload: TypingPayload; ack: object };
+  read: { payload: SeqPayload; ack: ReadAck };
+  delivered: { payload: SeqPayload; ack: DeliveredAck };
+  sync: { payload: SyncPayload; ack: SyncAck };
+}
+
+export type ClientEventName = keyof ClientEvents;

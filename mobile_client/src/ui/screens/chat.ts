@@ -1,7 +1,7 @@
 import type { OutboxEntry } from "../../core/outbox";
 import { conversationTitle, otherMembers, tickFor, typingUsers, type Tick } from "../../core/selectors";
 import type { ConversationState } from "../../core/state";
-import type { Message } from "../../core/types";
+import { LIMITS, type Message } from "../../core/types";
 import { avatar } from "../avatar";
 import { h, replace } from "../dom";
 import { dayKey, dayLabel, shortWhen, timeOf } from "../format";
@@ -60,7 +60,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
   const input = h("textarea", {
     id: "composer",
     rows: 1,
-    maxLength: 4000,
+    maxLength: LIMITS.maxBodyChars,
     placeholder: "Message",
     "aria-label": "Message",
     enterKeyHint: "send",
