@@ -6,6 +6,8 @@ from flask import current_app
 from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..contract import events as contract_events
+from ..contract import objects as contract
 from ..extensions import db
 from ..models import Conversation, Membership, Message, Reaction, User
 from ..models.message import render_message
@@ -111,24 +113,26 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
             raise
         return original.to_dict(), False
     unread = dict(conn.execute(_BUMP_UNREAD, {"p_cid": cid, "p_uid": sender.id}).all())
-    data = {
-        "id": message_id, "conversation_id": cid, "seq": seq, "sender_id": sender.id, "body": text_body,
-        "client_id": key, "created_at": iso(now), "edited_at": None, "deleted": False, "reactions": {},
-        "version": version,
-    }
+    message = contract.Message(
+        id=message_id, conversation_id=cid, seq=seq, sender_id=sender.id, body=text_body, client_id=key,
+        created_at=iso(now), edited_at=None, deleted=False, reactions={}, version=version,
+    )
     members = [*unread, sender.id]
-    events.on_commit("message:new", {"message": data}, users=members)
+    # The ack carries the very dict the event does: one conversion per send.
+    data = events.on_commit(contract_events.MessageNew(message=message), users=members)["message"]
     had_unread = last_read_seq < seq - 1
     notify = list(unread) + ([sender.id] if had_unread else [])
     totals = dict(conn.execute(_TOTALS, {"p_uids": notify}).all()) if notify else {}
     for uid, count in unread.items():
-        payload = {"conversation_id": cid, "unread_count": count, "total_unread": int(totals.get(uid, 0))}
-        events.on_commit("unread", payload, users=[uid])
+        total = int(totals.get(uid, 0))
+        badge = contract_events.Unread(conversation_id=cid, unread_count=count, total_unread=total)
+        events.on_commit(badge, users=[uid])
     if had_unread:
-        receipt = {"conversation_id": cid, "user_id": sender.id, "seq": seq, "version": version}
-        events.on_commit("read", receipt, users=members)
-        payload = {"conversation_id": cid, "unread_count": 0, "total_unread": int(totals.get(sender.id, 0))}
-        events.on_commit("unread", payload, users=[sender.id])
+        receipt = contract_events.Read(conversation_id=cid, user_id=sender.id, seq=seq, version=version)
+        events.on_commit(receipt, users=members)
+        total = int(totals.get(sender.id, 0))
+        badge = contract_events.Unread(conversation_id=cid, unread_count=0, total_unread=total)
+        events.on_commit(badge, users=[sender.id])
     db.session.commit()
     return data, True
 
@@ -157,8 +161,10 @@ def _queue_unread(conversation_id: int, user_ids: list[int]) -> None:
         if conv_id == conversation_id:
             this[uid] = count
     for uid in user_ids:
-        payload = {"conversation_id": conversation_id, "unread_count": this[uid], "total_unread": totals[uid]}
-        events.on_commit("unread", payload, users=[uid])
+        badge = contract_events.Unread(
+            conversation_id=conversation_id, unread_count=this[uid], total_unread=totals[uid]
+        )
+        events.on_commit(badge, users=[uid])
 
 
 # ---------------------------------------------------------------- edit, delete, react
@@ -201,8 +207,8 @@ def edit_message(user: User, message_id: object, body: object) -> dict:
     message.edited_at = utcnow()
     message.version = version
     db.session.flush()
-    data = message.to_dict()
-    events.on_commit("message:updated", {"message": data}, users=member_ids(conversation))
+    update_event = contract_events.MessageUpdated(message=message.to_object())
+    data = events.on_commit(update_event, users=member_ids(conversation))["message"]
     db.session.commit()
     return data
 
@@ -256,8 +262,10 @@ def delete_message(user: User, message_id: object) -> None:
             .values(unread_count=Membership.unread_count - 1)
         )
     db.session.flush()
-    payload = {"conversation_id": conversation.id, "message_id": message.id, "seq": message.seq, "version": version}
-    events.on_commit("message:deleted", payload, users=member_ids(conversation))
+    deleted = contract_events.MessageDeleted(
+        conversation_id=conversation.id, message_id=message.id, seq=message.seq, version=version
+    )
+    events.on_commit(deleted, users=member_ids(conversation))
     _queue_unread(conversation.id, affected)
     db.session.commit()
 
@@ -284,6 +292,7 @@ def react(user: User, message_id: object, emoji: object, *, add: bool) -> dict:
         # Refused before the lock too: a script piling reactions on past the cap
         # must not queue every change of the conversation behind its refusals.
         _check_reaction_limits(message, user.id, key)
+    ratelimit.check_reaction(user.id)  # toggling one emoji broadcasts every time
     version = _lock_message(message)
     if message.deleted:
         raise Conflict("the message was deleted")
@@ -298,8 +307,8 @@ def react(user: User, message_id: object, emoji: object, *, add: bool) -> dict:
         return message.to_dict()
     message.version = version
     db.session.flush()
-    data = message.to_dict()
-    events.on_commit("message:updated", {"message": data}, users=member_ids(conversation))
+    update_event = contract_events.MessageUpdated(message=message.to_object())
+    data = events.on_commit(update_event, users=member_ids(conversation))["message"]
     db.session.commit()
     return data
 
