@@ -10,6 +10,10 @@ two promises the contract makes about that state:
   versions (paging while ``has_more``), then applies ``messages``,
   ``changes``, ``conversations`` and ``removed``, also ends equal to a fresh fetch.
 
+Every payload the oracle sees is also checked against the generated documents
+(``conforms``): socket events against docs/asyncapi.json, sync answers and the
+objects of a fresh REST fetch against docs/openapi.json.
+
 Presence (``online``, ``last_seen_at`` of members) is live state that is not
 versioned, so it is left out of the comparison. Both checks are written against
 plain callables (``fetch``), so the same oracle serves service tests and
@@ -19,9 +23,18 @@ end-to-end tests over real sockets and REST.
 from __future__ import annotations
 
 import copy
+import functools
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 Fetch = Callable[[], "DeviceState"]
 # (cursors, versions, limit) -> the sync ack's fields
@@ -75,6 +88,7 @@ class DeviceState:
     # ------------------------------------------------------------ live events
 
     def apply(self, name: str, payload: dict) -> None:
+        conforms("asyncapi", f"#/components/messages/{event_key(name)}/payload", payload, name)
         handler = getattr(self, "_on_" + name.replace(":", "_"), None)
         if handler is not None:
             handler(payload)
@@ -177,6 +191,7 @@ class DeviceState:
     # ------------------------------------------------------------ catch-up
 
     def apply_sync(self, answer: dict) -> None:
+        conforms("openapi", "#/components/schemas/SyncAnswer", answer, "sync answer")
         for cid in answer["removed"]:
             self.conversations.pop(cid, None)
             self.messages.pop(cid, None)
@@ -200,6 +215,11 @@ def _without_presence(conversation: dict) -> dict:
 
 
 def assert_equal_states(device: DeviceState, fresh: DeviceState, context: str) -> None:
+    for conversation in fresh.conversations.values():
+        conforms("openapi", "#/components/schemas/Conversation", conversation, f"{context}: fetched conversation")
+    for messages in fresh.messages.values():
+        for message in messages.values():
+            conforms("openapi", "#/components/schemas/Message", message, f"{context}: fetched message")
     expected = fresh.restricted_to(device).comparable()
     actual = device.comparable()
     if actual != expected:
@@ -277,3 +297,36 @@ def _check_answer_order(answer: dict) -> None:
 def deliver(device: DeviceState, received: Iterable[tuple[str, dict]]) -> None:
     for name, payload in received:
         device.apply(name, payload)
+
+
+# ---------------------------------------------------------------- the schemas
+
+
+def event_key(name: str) -> str:
+    """The AsyncAPI message key of an event name (chatapp/contract/generate.py)."""
+    return "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+@functools.cache
+def _registry() -> Registry:
+    resources = []
+    for name in ("openapi", "asyncapi"):
+        document = json.loads((DOCS / f"{name}.json").read_text(encoding="utf-8"))
+        resources.append((f"urn:chat:{name}", Resource(contents=document, specification=DRAFT202012)))
+    return Registry().with_resources(resources)
+
+
+@functools.cache
+def _validator(document: str, pointer: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(
+        {"$ref": f"urn:chat:{document}{pointer}"}, registry=_registry(),
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+def conforms(document: str, pointer: str, value: Any, what: str) -> None:
+    """``value`` is valid against the schema at ``pointer`` of a generated document."""
+    errors = sorted(_validator(document, pointer).iter_errors(value), key=lambda e: list(e.path))
+    if errors:
+        details = "; ".join(f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message:.200}" for e in errors[:5])
+        raise AssertionError(f"{what} does not conform to {document}.json {pointer}: {details}")
