@@ -42,8 +42,7 @@ Publisher = Callable[[Event], None]
 
 
 def on_commit(
-    event: ServerEvent | str,
-    payload: dict | None = None,
+    event: ServerEvent,
     *,
     users: Iterable[int] = (),
     rooms: Iterable[str] = (),
@@ -51,30 +50,25 @@ def on_commit(
 ) -> dict:
     """Queue an event of the contract for delivery once the current transaction
     commits. Returns its JSON-ready payload (an ack may carry the same objects)."""
-    name, data = _typed(event, payload)
+    name, data = _typed(event)
     pending = db.session.info.setdefault(PENDING_KEY, [])
     pending.append(Event(name, data, tuple(users), tuple(rooms), disconnect))
     return data
 
 
-def publish_now(
-    event: ServerEvent | str, payload: dict | None = None, *, users: Iterable[int] = (), rooms: Iterable[str] = ()
-) -> None:
+def publish_now(event: ServerEvent, *, users: Iterable[int] = (), rooms: Iterable[str] = ()) -> None:
     """For events with nothing to commit (typing, presence)."""
-    name, data = _typed(event, payload)
+    name, data = _typed(event)
     _publisher()(Event(name, data, tuple(users), tuple(rooms)))
 
 
-def _typed(event: ServerEvent | str, payload: dict | None) -> tuple[str, dict]:
-    """The wire name and JSON-ready payload of a contract event."""
-    if isinstance(event, ServerEvent):
-        if event.DIRECT:
-            raise TypeError(f"{event.NAME} is not published through services.events")
-        return event.NAME, as_dict(event)
-    # Transitional: a name and a dict, accepted only for a name the contract defines.
-    if event not in SERVER_EVENT_NAMES or payload is None:
-        raise TypeError(f"not an event of the contract: {event!r}")
-    return event, payload
+def _typed(event: ServerEvent) -> tuple[str, dict]:
+    """The wire name and JSON-ready payload of a contract event; anything else is refused."""
+    if not isinstance(event, ServerEvent) or type(event).NAME not in SERVER_EVENT_NAMES:
+        raise TypeError(f"not an event of the contract: {event!r:.80}")
+    if event.DIRECT:
+        raise TypeError(f"{event.NAME} is sent by the realtime layer, not published through services.events")
+    return event.NAME, as_dict(event)
 
 
 def _publisher() -> Publisher:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from ..contract import events as contract_events
 from ..models import User
 from . import events
 from .conversations import get_member, member_ids
@@ -39,11 +40,8 @@ def set_typing(user: User, conversation_id: object, typing: object) -> bool:
             return False
         state.release(shown_key)
     others = [uid for uid in member_ids(conversation) if uid != user.id]
-    payload = {
-        "conversation_id": conversation.id,
-        "user_id": user.id,
-        "typing": flag,
-        "expires_in_ms": expires_ms if flag else 0,
-    }
-    events.publish_now("typing", payload, users=others)
+    payload = contract_events.Typing(
+        conversation_id=conversation.id, user_id=user.id, typing=flag, expires_in_ms=expires_ms if flag else 0
+    )
+    events.publish_now(payload, users=others)
     return True

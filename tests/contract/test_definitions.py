@@ -32,14 +32,23 @@ def test_the_namespace_handles_exactly_the_client_events_of_the_contract():
 
 def test_an_event_the_contract_does_not_know_cannot_be_published():
     with pytest.raises(TypeError):
-        service_events._typed("message:pinned", {"message_id": 1})
+        service_events._typed("message:pinned")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        service_events._typed(events.Ready(user=None, conversations=[], total_unread=0), None)  # type: ignore[arg-type]
+        service_events._typed({"message_id": 1})  # type: ignore[arg-type]
+
+    class Pinned(events.ServerEvent):
+        NAME = "message:pinned"
+        AUDIENCE = "nobody"
+
+    with pytest.raises(TypeError):
+        service_events._typed(Pinned())
+    with pytest.raises(TypeError):
+        service_events._typed(events.Ready(user=None, conversations=[], total_unread=0))  # type: ignore[arg-type]
 
 
 def test_a_typed_event_is_published_as_its_name_and_json_ready_payload():
     event = events.Unread(conversation_id=3, unread_count=1, total_unread=4)
-    assert service_events._typed(event, None) == (
+    assert service_events._typed(event) == (
         "unread", {"conversation_id": 3, "unread_count": 1, "total_unread": 4}
     )
 
