@@ -79,7 +79,7 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def engine_options(url: str) -> dict:
+def engine_options(url: str) -> dict[str, object]:
     """Fail fast when the database is unreachable: a send answers ``unavailable``
     within about 2 s instead of hanging on a TCP connect."""
     if not url.startswith("postgresql"):
@@ -152,7 +152,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     """WAL lets readers proceed during a write; busy_timeout queues writers
     instead of failing with "database is locked"."""
     if isinstance(dbapi_connection, sqlite3.Connection):

@@ -1,6 +1,8 @@
 """Extensions, created unbound so that models and services can import them
 without importing the application (create_app binds them)."""
 
+from typing import TYPE_CHECKING
+
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
@@ -23,6 +25,13 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# The models' base class. db.Model is built at runtime (a subclass of Base with
+# Flask-SQLAlchemy's table naming and query property), which mypy cannot use as a
+# base: it checks the models against Base, the columns' declarative base.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 login_manager = LoginManager()
 socketio = SocketIO()

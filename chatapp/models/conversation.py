@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from ..timeutil import utcnow
 
 DIRECT = "direct"
@@ -13,7 +13,7 @@ GROUP = "group"
 ROLES = ("owner", "admin", "member")
 
 
-class Conversation(db.Model):
+class Conversation(Model):
     __tablename__ = "conversations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -48,7 +48,7 @@ class Conversation(db.Model):
         return self.type == GROUP
 
 
-class Membership(db.Model):
+class Membership(Model):
     __tablename__ = "memberships"
 
     conversation_id: Mapped[int] = mapped_column(
@@ -68,7 +68,7 @@ class Membership(db.Model):
     user = relationship("User", lazy="joined")
 
 
-class Departure(db.Model):
+class Departure(Model):
     """A member who left or was removed: ``sync`` lists the conversation in
     ``removed`` for them even when it is a public room they could still read
     as a visitor (a visitor who never joined is not "removed")."""

@@ -8,11 +8,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..contract import objects as contract
 from ..contract.objects import as_dict
-from ..extensions import db
+from ..extensions import Model
 from ..timeutil import iso, utcnow
 
 
-class Message(db.Model):
+class Message(Model):
     __tablename__ = "messages"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -78,7 +78,7 @@ def message_object(row: Any, reactions: dict[str, list[int]]) -> contract.Messag
     )
 
 
-class Reaction(db.Model):
+class Reaction(Model):
     __tablename__ = "reactions"
 
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)

@@ -5,11 +5,11 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 from ..timeutil import iso, utcnow
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """An opaque bearer token (or the server side of a browser session).
 
     Only the SHA-256 of the token is stored: a database leak yields no usable token.

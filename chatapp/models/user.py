@@ -8,11 +8,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..contract import objects as contract
 from ..contract.objects import as_dict
-from ..extensions import db
+from ..extensions import Model
 from ..timeutil import iso, utcnow
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)

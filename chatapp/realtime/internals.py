@@ -43,8 +43,15 @@ def check() -> list[str]:
     problems += [
         f"{cls.__module__}.{cls.__name__}.{attribute} is gone ({why})"
         for cls, attribute, why in BORROWED
-        if not hasattr(cls, attribute)
-        # _binary_packet is set per instance, in __init__
-        and attribute not in cls.__init__.__code__.co_names
+        if not hasattr(cls, attribute) and not _set_in_init(cls, attribute)
     ]
     return problems
+
+
+def _set_in_init(cls: type, attribute: str) -> bool:
+    """An instance attribute (``_binary_packet``): assigned by some ``__init__`` of the class."""
+    for klass in cls.__mro__:
+        code = getattr(vars(klass).get("__init__"), "__code__", None)
+        if code is not None and attribute in code.co_names:
+            return True
+    return False

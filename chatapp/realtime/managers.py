@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import socketio
 
@@ -62,7 +63,7 @@ class ChatRedisManager(socketio.RedisManager):
             elif messages:
                 self._publish({"method": "batch", "messages": messages, "host_id": self.host_id})
 
-    def _listen(self):
+    def _listen(self) -> Iterator[object]:
         for raw in super()._listen():
             try:
                 data = self.json.loads(raw)
@@ -98,7 +99,7 @@ class ChatRedisManager(socketio.RedisManager):
         # Keep subscribe confirmations: they tell us when a subscription was restored.
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
 
-    def _redis_listen_with_retries(self):
+    def _redis_listen_with_retries(self) -> Iterator[object]:
         """After the subscription to Redis is re-established (Redis restarted,
         network blip), events published meanwhile are lost: pub/sub is
         at-most-once. Tell this worker's sockets to ``sync`` (contract extension
@@ -113,8 +114,10 @@ class ChatRedisManager(socketio.RedisManager):
                                      ignore_queue=True)
             yield message
 
-    def _handle_close_room(self, message: dict) -> None:
+    def _handle_close_room(self, message: dict[str, Any]) -> None:
         if message.get("disconnect"):
-            _disconnect_local(self, message.get("room"), message.get("namespace") or "/")
+            room = message.get("room")
+            if isinstance(room, str):  # our own publishers always name one
+                _disconnect_local(self, room, message.get("namespace") or "/")
         else:
             super()._handle_close_room(message)

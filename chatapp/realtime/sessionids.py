@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def install(eio_server: Any, worker_id: str | None, *, clustered: bool = False) 
     if not WORKER_ID.match(worker_id):
         raise ValueError(f"CHAT_WORKER_ID must match {WORKER_ID.pattern}, got {worker_id!r}")
     prefix = worker_id + SEPARATOR
-    random_id = eio_server.generate_id
+    random_id: Callable[[], str] = eio_server.generate_id
 
     def generate_id() -> str:
         return prefix + random_id()

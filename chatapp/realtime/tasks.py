@@ -26,7 +26,9 @@ class Tasks:
         self.socketio = socketio
         self._heartbeat_started = False
         self._lock = threading.Lock()
-        self._pending: set = set()
+        self._pending: set[object] = set()
+        # sid -> user id of the sockets accepted on this worker (not parsed out of room names).
+        self._users: dict[str, int] = {}
         self.closed = False
 
     def _spawn(self, target, *args) -> None:
@@ -98,15 +100,23 @@ class Tasks:
             self._heartbeat_started = True
         self.socketio.start_background_task(self._heartbeat_loop)
 
+    def connected(self, sid: str, user_id: int) -> None:
+        """A socket of ``user_id`` was accepted on this worker (the heartbeat reports it)."""
+        with self._lock:
+            self._users[sid] = user_id
+
+    def disconnected(self, sid: str) -> None:
+        with self._lock:
+            self._users.pop(sid, None)
+
     def _local_connections(self) -> list[tuple[int, str]]:
-        """This worker's (user_id, sid) pairs, read from python-socketio's own rooms."""
-        rooms = self.socketio.server.manager.rooms.get(NAMESPACE, {})
-        pairs = []
-        for room, members in list(rooms.items()):
-            if isinstance(room, str) and room.startswith("user:"):
-                uid = int(room.split(":", 1)[1])
-                pairs.extend((uid, sid) for sid in list(members))
-        return pairs
+        """This worker's (user_id, sid) pairs: the sid-to-user map, limited to the
+        sids python-socketio still counts as connected (a missed disconnect is
+        not reported alive)."""
+        manager = self.socketio.server.manager
+        with self._lock:
+            users = list(self._users.items())
+        return [(uid, sid) for sid, uid in users if manager.is_connected(sid, NAMESPACE)]
 
     def _heartbeat_loop(self) -> None:
         interval = self.app.config["PRESENCE_HEARTBEAT_SECONDS"]

@@ -121,6 +121,17 @@ def test_ready_carries_the_user_their_conversations_and_total_unread(chat, socke
     assert data["total_unread"] == 1
 
 
+def test_the_heartbeat_reports_this_workers_sockets_from_the_sid_to_user_map(app, chat, socket_client):
+    tasks = app.extensions["chat.tasks"]
+    second_bob = socket_client(chat.tokens.bob)
+    received(second_bob, "ready", timeout=2)
+    pairs = tasks._local_connections()
+    assert sorted(uid for uid, _ in pairs) == sorted([chat.alice.id, chat.bob.id, chat.bob.id, chat.carol.id])
+    assert len({sid for _, sid in pairs}) == 4
+    second_bob.disconnect(NS)
+    assert sorted(uid for uid, _ in tasks._local_connections()) == sorted([chat.alice.id, chat.bob.id, chat.carol.id])
+
+
 @pytest.mark.parametrize("auth", [None, {}, {"token": "bad"}, {"token": ""}, {"token": 5}, "token", {"token": None}])
 def test_a_connection_without_a_valid_token_is_refused(app, make_user, socket_client, auth):
     make_user("alice")
