@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from ..contract import events as contract
+from ..contract import objects as contract_objects
+from ..contract.objects import as_dict
 from ..extensions import db
 from ..models import Membership, Message, User
 from . import events, versions
@@ -100,6 +102,12 @@ def total_unread(user_id: int) -> int:
 
 
 def ready_state(user: User) -> tuple[list[dict], int]:
+    """The ``ready`` event's conversation cursors (as dicts) and total."""
+    positions, total = ready_positions(user)
+    return [as_dict(position) for position in positions], total
+
+
+def ready_positions(user: User) -> tuple[list[contract_objects.ReadyConversation], int]:
     """The ``ready`` event's conversation cursors and total."""
     from ..models import Conversation
 
@@ -113,7 +121,9 @@ def ready_state(user: User) -> tuple[list[dict], int]:
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     )
     conversations = [
-        {"id": cid, "last_seq": last_seq, "version": version, "last_read_seq": read, "unread_count": unread}
+        contract_objects.ReadyConversation(
+            id=cid, last_seq=last_seq, version=version, last_read_seq=read, unread_count=unread
+        )
         for cid, last_seq, version, read, unread in rows
     ]
-    return conversations, sum(c["unread_count"] for c in conversations)
+    return conversations, sum(c.unread_count for c in conversations)
