@@ -186,10 +186,22 @@ def test_changes_committed_at_once_through_two_workers_are_never_missed_by_a_syn
             "bob": [Api(first.url, bob["token"]), Api(second.url, bob["token"])],
         }
 
+        synced = threading.Condition()
+        syncs = 0
+
+        def wait_for_a_sync() -> None:
+            """Halfway through, a writer waits until a whole sync ran since it started:
+            the device then certainly synced while changes were being committed."""
+            with synced:
+                start = syncs
+                synced.wait_for(lambda: syncs >= start + 2, timeout=30)
+
         def writer(who: str, worker: int) -> None:
             api = apis[who][worker]
             mine = messages[worker::2]
             for n, mid in enumerate(mine):
+                if n == len(mine) // 2:
+                    wait_for_a_sync()
                 if who == "alice":
                     ok(api.call("PATCH", f"/messages/{mid}", json={"body": f"edited by worker {worker}"}))
                     if n % 3 == 0:
@@ -203,13 +215,14 @@ def test_changes_committed_at_once_through_two_workers_are_never_missed_by_a_syn
 
         threads = [threading.Thread(target=writer, args=(who, w)) for who in apis for w in (0, 1)]
         done = threading.Event()
-        syncs = 0
 
         def syncing() -> None:
             nonlocal syncs
             while not done.is_set():
                 catch_up(watcher, socket_sync(device), 5)
-                syncs += 1
+                with synced:
+                    syncs += 1
+                    synced.notify_all()
 
         syncer = threading.Thread(target=syncing)
         syncer.start()

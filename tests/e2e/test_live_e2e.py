@@ -210,12 +210,14 @@ def test_receipts_and_counts_across_two_devices_of_one_user(world):
 
     ack = phone.call("read", {"conversation_id": cid, "seq": 2})
     assert ack == {"ok": True, "last_read_seq": 2, "unread_count": 1}
+    # created (1), three messages (2-4), this read (5): the receipt carries its version.
+    expected = {"conversation_id": cid, "user_id": bob["user"]["id"], "seq": 2, "version": 5}
     for device in (phone, laptop):  # both of bob's devices update their badge
         flush(device)
         assert device.of("unread")[-1] == {"conversation_id": cid, "unread_count": 1, "total_unread": 1}
-        assert device.of("read") == [{"conversation_id": cid, "user_id": bob["user"]["id"], "seq": 2}]
+        assert device.of("read") == [expected]
     receipt = sender.wait_for("read")
-    assert receipt == {"conversation_id": cid, "user_id": bob["user"]["id"], "seq": 2}
+    assert receipt == expected
 
     assert laptop.call("read", {"conversation_id": cid, "seq": 1})["last_read_seq"] == 2  # never backwards
     assert laptop.call("read", {"conversation_id": cid, "seq": -1})["error"]["code"] == "validation_error"
@@ -242,7 +244,7 @@ def test_delivered_receipts(world):
         "ok": True, "delivered_seq": 1,
     }
     got = sender.wait_for("delivered")
-    assert got == {"conversation_id": cid, "user_id": bob["user"]["id"], "seq": 1}
+    assert got == {"conversation_id": cid, "user_id": bob["user"]["id"], "seq": 1, "version": message["version"] + 1}
     receipts = alice["api"].get(f"/conversations/{cid}").json()["conversation"]["receipts"]
     assert receipts[str(bob["user"]["id"])] == {"last_read_seq": 0, "delivered_seq": 1}
 
@@ -393,7 +395,10 @@ def test_edits_deletes_and_reactions_reach_every_member(world):
     assert denied["error"]["code"] == "forbidden"
     assert a.call("message:delete", {"message_id": message["id"]}) == {"ok": True}
     deleted = b.wait_for("message:deleted")
-    assert deleted == {"conversation_id": cid, "message_id": message["id"], "seq": message["seq"]}
+    # send, react, unreact, edit, delete: the delete is the fourth change after the send.
+    expected = {"conversation_id": cid, "message_id": message["id"], "seq": message["seq"],
+                "version": message["version"] + 4}
+    assert deleted == expected
 
 
 # ------------------------------------------------------------------ authorization
