@@ -23,7 +23,9 @@ except ImportError:  # pragma: no cover
 
 NOW = datetime(2026, 12, 1, 9, 40, 0, 123000, tzinfo=UTC)
 STAMP = NOW.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-SEND = {"conversation_id": 12, "body": "hello there, how are you?", "client_id": "3f1e0c2a-8b8e-4a57-9d61-2f3c7e9b1a00"}
+BODY = "hello there, how are you?"
+CLIENT_ID = "3f1e0c2a-8b8e-4a57-9d61-2f3c7e9b1a00"
+SEND: dict[str, Any] = {"conversation_id": 12, "body": BODY, "client_id": CLIENT_ID}
 
 
 class MsMessage(msgspec.Struct):
@@ -48,19 +50,19 @@ class MsSend(msgspec.Struct, forbid_unknown_fields=False):
 
 def _dict_message() -> bytes:
     return orjson.dumps({
-        "id": 1, "conversation_id": 12, "seq": 7, "sender_id": 3, "body": SEND["body"],
-        "client_id": SEND["client_id"], "created_at": STAMP, "edited_at": None, "deleted": False,
+        "id": 1, "conversation_id": 12, "seq": 7, "sender_id": 3, "body": BODY,
+        "client_id": CLIENT_ID, "created_at": STAMP, "edited_at": None, "deleted": False,
         "reactions": {}, "version": 9,
     })
 
 
 def _msgspec_message() -> bytes:
-    message = MsMessage(1, 12, 7, 3, SEND["body"], SEND["client_id"], STAMP, None, False, {}, 9)
+    message = MsMessage(1, 12, 7, 3, BODY, CLIENT_ID, STAMP, None, False, {}, 9)
     return orjson.dumps(msgspec.to_builtins(message))
 
 
 def _msgspec_message_native() -> bytes:
-    message = MsMessage(1, 12, 7, 3, SEND["body"], SEND["client_id"], STAMP, None, False, {}, 9)
+    message = MsMessage(1, 12, 7, 3, BODY, CLIENT_ID, STAMP, None, False, {}, 9)
     return msgspec.json.encode(message)
 
 
@@ -107,13 +109,13 @@ def run(number: int = 100_000) -> dict[str, float]:
 
         def _pd_message() -> bytes:
             return PdMessage.model_construct(
-                id=1, conversation_id=12, seq=7, sender_id=3, body=SEND["body"], client_id=SEND["client_id"],
+                id=1, conversation_id=12, seq=7, sender_id=3, body=BODY, client_id=CLIENT_ID,
                 created_at=STAMP, edited_at=None, deleted=False, reactions={}, version=9,
             ).model_dump_json().encode()
 
         def _pd_message_validated() -> bytes:
             return PdMessage(
-                id=1, conversation_id=12, seq=7, sender_id=3, body=SEND["body"], client_id=SEND["client_id"],
+                id=1, conversation_id=12, seq=7, sender_id=3, body=BODY, client_id=CLIENT_ID,
                 created_at=STAMP, edited_at=None, deleted=False, reactions={}, version=9,
             ).model_dump_json().encode()
 

@@ -289,9 +289,10 @@ def events_md(current: str) -> str:
         pattern = re.compile(
             rf"(<!-- contract:{name} .*?-->\n)(.*?)(<!-- /contract:{name} -->)", re.DOTALL
         )
-        if not pattern.search(current):
+        found = pattern.search(current)
+        if found is None:
             raise SystemExit(f"docs/events.md: marker <!-- contract:{name} ... --> not found")
-        current = pattern.sub(lambda m, b=build: m.group(1) + b() + "\n" + m.group(3), current)
+        current = current[: found.start(2)] + build() + "\n" + current[found.end(2):]
     return current
 
 
@@ -425,10 +426,11 @@ def types_ts() -> str:
     ]
     seen: set[type] = set()
     for client in events.CLIENT_EVENTS:
-        for kind in (client.payload, client.ack):
-            if kind not in seen and kind is not events.EmptyAck:
-                seen.add(kind)
-                out += [_ts_interface(kind).replace("\n  ok?: true;", ""), ""]
+        pair: tuple[type, type] = (client.payload, client.ack)
+        for shape in pair:
+            if shape not in seen and shape is not events.EmptyAck:
+                seen.add(shape)
+                out += [_ts_interface(shape).replace("\n  ok?: true;", ""), ""]
     out += [
         "/** The sync request (socket `sync` and `POST /api/v1/sync`). */",
         "export type SyncRequest = SyncPayload;",

@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, TypeAlias
 
 import msgspec
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import UNSET as UNSET  # re-exported: "absent" for optional fields
+from msgspec import Meta, Struct, UnsetType
 
 from .limits import (
     MAX_CLIENT_ID_CHARS,
