@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: typecheck constraints soak chaos cluster deps-system e2e-js test-postgres run test test-python test-client install client db-upgrade lint clean
+.PHONY: contract typecheck constraints soak chaos cluster deps-system e2e-js test-postgres run test test-python test-client install client db-upgrade lint clean
 
 # The project installed editable (`chat` console script, importable chatapp.ops for
 # deploy/ and bench/), its dev tools, every transitive package pinned by
@@ -98,6 +98,12 @@ soak: bench-deps
 
 lint: install
 	$(BIN)/ruff check chatapp tests config.py wsgi.py
+
+# The contract as code (issue 12): regenerate docs/openapi.json, docs/asyncapi.json,
+# the event tables of docs/events.md and mobile_client/src/core/types.ts from
+# chatapp/contract. `make test` fails while any of them is stale (tests/contract).
+contract: install
+	$(BIN)/python -m chatapp.contract.generate
 
 # Types (issue 12, item 3): strict mypy for chatapp/ (pyproject [tool.mypy]),
 # tsc strict and eslint + typescript-eslint for mobile_client/. Joins `lint`
