@@ -6,6 +6,7 @@ import click
 from flask import Flask
 
 from .extensions import db
+from .models import User
 from .services import accounts, messaging
 from .services.errors import ChatError
 
@@ -28,7 +29,7 @@ def register_cli(app: Flask) -> None:
         """
         import uuid
 
-        user = db.session.scalar(db.select(accounts.User).where(accounts.User.username == username.lower()))
+        user = db.session.scalar(db.select(User).where(User.username == username.lower()))
         if user is None:
             raise click.ClickException(f"no user {username!r}")
         try:
@@ -41,7 +42,7 @@ def register_cli(app: Flask) -> None:
     @click.argument("username")
     def deactivate(username: str) -> None:
         """Deactivate a user: tokens revoked, live sockets closed on every worker."""
-        user = db.session.scalar(db.select(accounts.User).where(accounts.User.username == username.lower()))
+        user = db.session.scalar(db.select(User).where(User.username == username.lower()))
         if user is None:
             raise click.ClickException(f"no user {username!r}")
         accounts.deactivate_user(user.id)

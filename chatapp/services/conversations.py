@@ -430,6 +430,7 @@ def _announce_membership(
 
 def remove_member(actor: User, conversation_id: object, user_id: object) -> None:
     """Owner/admin removes someone; anyone removes themselves (leave)."""
+    member: Membership | None
     conversation, member = get_member(actor, conversation_id)
     _require_group(conversation)
     uid = entity_id(user_id, "user_id")
@@ -488,11 +489,11 @@ def update_group(actor: User, conversation_id: object, name: object, visibility:
     _require_group(conversation)
     _require_manager(member)
     cfg = current_app.config
-    new_name = text(name, "name", max_chars=cfg["MAX_GROUP_NAME_CHARS"]) if name is not MISSING else MISSING
+    new_name = text(name, "name", max_chars=cfg["MAX_GROUP_NAME_CHARS"]) if name is not MISSING else None
     new_visibility = choice(visibility, "visibility", VISIBILITIES, conversation.visibility)
     new_posting = choice(posting, "posting", POSTING, conversation.posting)
     _lock_as_manager(conversation, actor.id)
-    if new_name is not MISSING:
+    if new_name is not None:
         conversation.name = new_name
     conversation.visibility = new_visibility
     conversation.posting = new_posting
@@ -515,6 +516,7 @@ def _lock_as_manager(conversation: Conversation, actor_id: int, *, owner: bool =
 
 def set_role(actor: User, conversation_id: object, user_id: object, role: object) -> dict:
     """The owner promotes or demotes; making someone owner hands ownership over."""
+    member: Membership | None
     conversation, member = get_member(actor, conversation_id)
     _require_group(conversation)
     if member.role != "owner":

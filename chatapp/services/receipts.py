@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from typing import Any
+
+from sqlalchemy import CursorResult, func, select, update
 
 from ..contract import events as contract
 from ..contract import objects as contract_objects
@@ -27,7 +29,8 @@ def _advance(conversation_id: int, user_id: int, column, target: int) -> bool:
         .values({column: target})
         .execution_options(synchronize_session=False)
     )
-    return db.session.execute(stmt).rowcount > 0
+    result: CursorResult[Any] = db.session.execute(stmt)  # type: ignore[assignment]  # an UPDATE's result is a CursorResult
+    return result.rowcount > 0
 
 
 def mark_read(user: User, conversation_id: object, seq: object) -> dict:
