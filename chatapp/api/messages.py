@@ -3,6 +3,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from flask_login import login_required
 
+from ..contract import rest
+from ..contract.objects import UNSET
+from ..contract.parse import parse
 from ..services import messaging
 from ..services import sync as catch_up
 from ..services.validation import MISSING, query_int
@@ -30,8 +33,8 @@ def history(conversation_id: str):
 @login_required
 def send(conversation_id: str):
     cid = path_id(conversation_id, "conversation_id")
-    data = json_body()
-    message, created = messaging.send_message(me(), cid, data.get("body", MISSING), data.get("client_id", MISSING))
+    body = parse(rest.SendRequest, json_body())
+    message, created = messaging.send_message(me(), cid, body.body, body.client_id)
     return jsonify({"message": message}), 201 if created else 200
 
 
@@ -39,7 +42,7 @@ def send(conversation_id: str):
 @login_required
 def edit(message_id: str):
     mid = path_id(message_id, "message_id")
-    return jsonify({"message": messaging.edit_message(me(), mid, json_body().get("body", MISSING))})
+    return jsonify({"message": messaging.edit_message(me(), mid, parse(rest.EditRequest, json_body()).body)})
 
 
 @bp.delete("/messages/<message_id>")
@@ -53,7 +56,7 @@ def delete(message_id: str):
 @login_required
 def add_reaction(message_id: str):
     mid = path_id(message_id, "message_id")
-    return jsonify({"message": messaging.react(me(), mid, json_body().get("emoji", MISSING), add=True)})
+    return jsonify({"message": messaging.react(me(), mid, parse(rest.ReactRequest, json_body()).emoji, add=True)})
 
 
 @bp.delete("/messages/<message_id>/reactions/<path:emoji>")
@@ -68,5 +71,6 @@ def remove_reaction(message_id: str, emoji: str):
 def sync():
     """REST twin of the socket ``sync`` (extension): catch up without a socket,
     e.g. from a background fetch that a push woke up."""
-    data = json_body()
-    return jsonify(catch_up.sync(me(), data.get("cursors", MISSING), data.get("limit"), data.get("versions", MISSING)))
+    body = parse(rest.SyncRequest, json_body())
+    versions = MISSING if body.versions is UNSET else body.versions
+    return jsonify(catch_up.sync(me(), body.cursors, None if body.limit is UNSET else body.limit, versions))

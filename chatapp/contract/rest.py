@@ -104,8 +104,8 @@ class RoleRequest(Request):
 
 class SyncRequest(Request):
     cursors: Positions
-    versions: Positions | UnsetType = UNSET
-    limit: Limit | UnsetType = UNSET
+    versions: Positions | None | UnsetType = UNSET
+    limit: Limit | None | UnsetType = UNSET
 
 
 # ---------------------------------------------------------------- answers
