@@ -8,7 +8,7 @@ async function serverCopies(page: Page, conversationId: number, text: string): P
   return page.evaluate(
     async ([id, body]) => {
       const chat = (window as unknown as { chat: { rest: { messages(id: number, o: object): Promise<{ messages: { body: string }[] }> } } }).chat;
-      const page = await chat.rest.messages(id as number, { limit: 100 });
+      const page = await chat.rest.messages(id, { limit: 100 });
       return page.messages.filter((m) => m.body === body).length;
     },
     [conversationId, text] as const,
@@ -34,7 +34,7 @@ type Blocking = "dropped" | "refused";
 async function blockWebSockets(context: BrowserContext, how: Blocking, seen: string[]): Promise<void> {
   await context.routeWebSocket(/\/socket\.io\//, (ws) => {
     seen.push(ws.url());
-    if (how === "refused") ws.close({ code: 1011, reason: "WebSockets blocked by the test proxy" });
+    if (how === "refused") void ws.close({ code: 1011, reason: "WebSockets blocked by the test proxy" });
     // dropped: never connect to the server, never answer.
   });
 }

@@ -192,7 +192,7 @@ export class CacheWriter {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
-      this.enqueue(() => this.writeChanges());
+      void this.enqueue(() => this.writeChanges()); // awaited through this.chain
     }
     await this.chain;
   }

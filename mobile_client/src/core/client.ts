@@ -221,7 +221,7 @@ export class ChatClient {
   }
 
   private onServerEvent(name: (typeof SERVER_EVENTS)[number], payload: never): void {
-    this.store.dispatch({ type: name, payload, at: this.now() } as never);
+    this.store.dispatch({ type: name, payload, at: this.now() });
     if (name === "ready") {
       // A v2 server puts `version` on ready's conversations; with none listed, the first
       // sync answer tells.

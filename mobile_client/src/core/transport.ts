@@ -47,7 +47,7 @@ export class Transport {
   private wanted = false;
 
   constructor(opts: TransportOptions) {
-    const factory = opts.io ?? (io as IoFactory);
+    const factory = opts.io ?? io;
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
     this.socket = factory(`${opts.baseUrl}/chat`, {
       autoConnect: false,
@@ -155,7 +155,7 @@ export class Transport {
       const e = (ack as { error?: { code: string; message: string } }).error;
       throw new ChatError(e?.code ?? "internal", e?.message ?? `${event} failed`, 0, e ?? {});
     }
-    return ack as T;
+    return ack;
   }
 
   private setStatus(status: "connecting" | "connected" | "disconnected"): void {

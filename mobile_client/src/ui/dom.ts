@@ -3,7 +3,7 @@
  * only ever reach the page as text, which rules out injection by construction.
  */
 export type Child = Node | string | number | null | undefined | false | Child[];
-type Props = Record<string, unknown> & { class?: string; on?: Record<string, (ev: any) => void> };
+type Props = Record<string, unknown> & { class?: string; on?: Record<string, (ev: never) => void> };
 
 export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props | null = null, ...children: Child[]): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
@@ -13,12 +13,14 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props | 
       if (key === "on") {
         for (const [ev, fn] of Object.entries(value as Record<string, (e: Event) => void>)) el.addEventListener(ev, fn);
       } else if (key === "class") {
+        // eslint-disable-next-line @typescript-eslint/no-base-to-string -- class names are strings
         el.className = String(value);
       } else if (key === "dataset") {
         Object.assign(el.dataset, value);
       } else if (key in el && !key.startsWith("aria-") && key !== "role" && key !== "for") {
         (el as unknown as Record<string, unknown>)[key] = value;
       } else {
+        // eslint-disable-next-line @typescript-eslint/no-base-to-string -- attribute values are strings, numbers or true
         el.setAttribute(key === "for" ? "for" : key, value === true ? "" : String(value));
       }
     }

@@ -30,7 +30,7 @@ function restartedDevice(storage: MemoryStorage, transports?: string[]) {
     storage,
     fetch: fetchImpl,
     syncLimit: 2,
-    io: io as never,
+    io: io,
     transport: { ackTimeoutMs: 5_000, ...(transports ? { transports } : {}), options: { reconnectionDelay: 100, reconnectionDelayMax: 500 } },
   });
   const request = client.transport.request.bind(client.transport);

@@ -186,7 +186,7 @@ describe.skipIf(!CHAT_URL)(`core against ${CHAT_URL || "(set CHAT_URL)"}`, () =>
       new ChatClient({
         baseUrl: CHAT_URL,
         storage: new MemoryStorage(),
-        io: io as never,
+        io: io,
         transport: { transports: ["polling"], options: { upgrade: false } },
       });
     const alice = polling();

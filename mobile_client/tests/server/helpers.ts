@@ -18,7 +18,7 @@ export function makeClient(storage: StorageAdapter = new MemoryStorage(), syncLi
     baseUrl: CHAT_URL,
     storage,
     syncLimit,
-    io: io as never,
+    io: io,
     transport: { ackTimeoutMs: 5_000, options: { reconnectionDelay: 100, reconnectionDelayMax: 500 } },
   });
 }
@@ -40,7 +40,7 @@ export async function until<T>(check: () => T, timeoutMs = 10_000, what = "condi
     } catch (e) {
       last = e;
     }
-    if (Date.now() - start > timeoutMs) throw new Error(`Timed out waiting for ${what}${last ? `: ${last}` : ""}`);
+    if (Date.now() - start > timeoutMs) throw new Error(`Timed out waiting for ${what}${last ? `: ${last instanceof Error ? String(last) : JSON.stringify(last)}` : ""}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -45,7 +45,7 @@ function fakeFetch(calls: string[]): FetchLike {
 function device(storage = new MemoryStorage(), calls: string[] = []) {
   const io = fakeIo();
   const client = new ChatClient({ baseUrl: "http://srv", storage, fetch: fakeFetch(calls), io: io.factory, syncLimit: 2 });
-  return { client, io, calls, storage, socket: () => io.made[0] as FakeSocket };
+  return { client, io, calls, storage, socket: () => io.made[0] };
 }
 
 function ready(socket: FakeSocket, conversations: { id: number; last_seq: number; version: number }[]) {

@@ -24,7 +24,7 @@ async function signedIn(storage = new MemoryStorage(), ids?: () => string) {
   const client = new ChatClient({ baseUrl: "http://srv", storage, fetch: fakeFetch(), io: io.factory, newId: ids });
   await client.login("me", "password1");
   client.connect();
-  const socket = io.made[0] as FakeSocket;
+  const socket = io.made[0];
   return { client, socket, storage, io };
 }
 

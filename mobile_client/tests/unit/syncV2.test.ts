@@ -105,7 +105,7 @@ describe("applying a sync answer", () => {
   });
 
   it("a removed conversation leaves the list and the next request; one added while away joins both", () => {
-    let s = reduce(synced(), page({ removed: [1], conversations: [conv(9, { last_seq: 40, version: 77, name: "New group" })], cursors: { "9": 40 }, versions: { "9": 77 } }));
+    const s = reduce(synced(), page({ removed: [1], conversations: [conv(9, { last_seq: 40, version: 77, name: "New group" })], cursors: { "9": 40 }, versions: { "9": 77 } }));
     expect(s.conversations["1"]).toBeUndefined();
     expect(sortedConversations(s).map((c) => c.id)).toEqual([9]);
     // Added at its current position: its older history comes over REST when opened.

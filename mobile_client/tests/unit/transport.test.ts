@@ -12,7 +12,7 @@ describe("Transport with the real socket.io-client", () => {
     const t = new Transport({
       baseUrl: "http://127.0.0.1:9", // nothing listens: every attempt is refused quickly
       getToken: () => "token",
-      io: io as never,
+      io: io,
       options: { reconnectionDelay: 60_000, reconnectionDelayMax: 60_000, randomizationFactor: 0 },
     });
     const errors: string[] = [];

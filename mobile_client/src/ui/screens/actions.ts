@@ -5,9 +5,9 @@ export const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"
 interface Options {
   mine: boolean;
   canDelete: boolean;
-  onReact(emoji: string): void;
-  onEdit(): void;
-  onDelete(): void;
+  onReact: (emoji: string) => void;
+  onEdit: () => void;
+  onDelete: () => void;
 }
 
 /**
@@ -36,5 +36,5 @@ export function messageActions(opts: Options): void {
   const backdrop = h("div", { class: "backdrop", on: { click: (ev: Event) => ev.target === backdrop && close() } }, sheet);
   document.body.appendChild(backdrop);
   document.addEventListener("keydown", onKey);
-  (sheet.querySelector("button") as HTMLButtonElement | null)?.focus();
+  sheet.querySelector<HTMLButtonElement>("button")?.focus();
 }

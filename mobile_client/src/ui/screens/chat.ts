@@ -282,7 +282,12 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     const prevTop = scroller.scrollTop;
     const list = items(c);
     const keep = new Set(list.map((i) => i.key));
-    for (const [key, n] of nodes) if (!keep.has(key)) (n.el.remove(), nodes.delete(key));
+    for (const [key, n] of nodes) {
+      if (!keep.has(key)) {
+        n.el.remove();
+        nodes.delete(key);
+      }
+    }
     list.forEach((item, index) => {
       let n = nodes.get(item.key);
       if (!n || n.sig !== item.sig) {
