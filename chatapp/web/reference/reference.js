@@ -101,7 +101,14 @@ function restSection(doc) {
   return section;
 }
 
+// A payload's fields inline (and its name as a link), resolving one $ref.
+function payloadView(schema, schemas) {
+  const target = schema && schema.$ref ? schemas[refName(schema.$ref)] : null;
+  return el("div", { class: "schema" }, typeText(schema), target ? schemaView(target) : null);
+}
+
 function eventsSection(doc) {
+  const schemas = doc.components.schemas;
   const section = el("section", { id: "socket" }, el("h2", {}, "Socket.IO (", doc.info.title, ")"),
     el("p", {}, doc.info.description));
   const messages = doc.components.messages;
@@ -115,7 +122,7 @@ function eventsSection(doc) {
     section.append(el("div", { class: "op" },
       el("span", { class: "method receive" }, "emit"), el("code", {}, request.name),
       el("span", { class: "summary" }, request.summary),
-      el("div", { class: "label" }, "Payload"), el("div", { class: "schema" }, typeText(request.payload)),
+      el("div", { class: "label" }, "Payload"), payloadView(request.payload, schemas),
       el("div", { class: "label" }, "Ack"), el("div", { class: "schema" }, typeText(ack.payload)),
       el("div", { class: "note" }, ack.description || "")));
   }
@@ -126,7 +133,7 @@ function eventsSection(doc) {
       el("span", { class: "method send" }, "on"), el("code", {}, event.name),
       el("span", { class: "summary" }, event.summary),
       el("div", { class: "note" }, event.description),
-      el("div", { class: "label" }, "Payload"), el("div", { class: "schema" }, typeText(event.payload))));
+      el("div", { class: "label" }, "Payload"), payloadView(event.payload, schemas)));
   }
   return section;
 }
