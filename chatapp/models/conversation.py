@@ -5,12 +5,13 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..contract import limits
 from ..extensions import Model
 from ..timeutil import utcnow
 
 DIRECT = "direct"
 GROUP = "group"
-ROLES = ("owner", "admin", "member")
+ROLES = limits.ROLES
 
 
 class Conversation(Model):

@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..contract import events as contract_events
+from ..contract import limits
 from ..contract import objects as contract
 from ..contract.objects import UNSET, as_dict
 from ..extensions import db
@@ -22,10 +23,8 @@ from . import events, presence, ratelimit, versions
 from .errors import Forbidden, NotFound, ValidationError, field_error
 from .validation import MISSING, choice, clamp_limit, entity_id, id_list, string, text
 
-VISIBILITIES = ("private", "public")
-POSTING = ("all", "admins")
-ROLES = ("owner", "admin", "member")
-MANAGERS = ("owner", "admin")
+# The vocabularies are the contract's (written once in chatapp/contract/limits.py).
+VISIBILITIES, POSTING, ROLES, MANAGERS = limits.VISIBILITIES, limits.POSTING, limits.ROLES, limits.MANAGERS
 
 
 # ---------------------------------------------------------------- lookups

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..contract import events as contract_events
 from ..contract import objects as contract
+from ..contract.limits import MANAGERS
 from ..extensions import db
 from ..models import Conversation, Membership, Message, Reaction, User
 from ..models.message import render_message
@@ -86,7 +87,7 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
     original_id = conn.execute(_BY_CLIENT_ID, {"p_cid": cid, "p_uid": sender.id, "p_key": key}).scalar()
     if original_id is not None:
         return db.session.get(Message, original_id).to_dict(), False
-    if posting == "admins" and role not in ("owner", "admin"):
+    if posting == "admins" and role not in MANAGERS:
         raise Forbidden("only admins may post in this room")
     ratelimit.check_message(sender.id)
     now = utcnow()
@@ -99,7 +100,7 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
             db.session.rollback()
             get_member(sender, cid)  # the precise error, from the committed state
             raise NotFound("no such conversation")
-        if posting == "admins" and role not in ("owner", "admin"):
+        if posting == "admins" and role not in MANAGERS:
             db.session.rollback()
             raise Forbidden("only admins may post in this room")
         row = {"conversation_id": cid, "seq": seq, "sender_id": sender.id, "body": text_body, "client_id": key,
@@ -228,7 +229,7 @@ def delete_message(user: User, message_id: object) -> None:
     if member is None:
         raise Forbidden("join this room first")
     if message.sender_id != user.id:
-        is_manager = conversation.type == "group" and member is not None and member.role in ("owner", "admin")
+        is_manager = conversation.type == "group" and member is not None and member.role in MANAGERS
         if not is_manager:
             raise Forbidden("only the sender or a group admin may delete this message")
     if message.deleted:
