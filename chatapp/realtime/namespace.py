@@ -19,6 +19,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from .. import metrics
+from ..contract import events as contract
+from ..contract.objects import UNSET, as_dict
+from ..contract.parse import parse
 from ..extensions import db
 from ..models import User
 from ..services import accounts, messaging, presence, receipts, typing_indicator
@@ -80,14 +83,14 @@ class ChatNamespace(Namespace):
         user = principal.user
         if presence.connection_count(user.id) >= accounts.max_connections():
             raise RateLimited("too many connections for this user", retry_after=5)
-        conversations, total = receipts.ready_state(user)
+        positions, total = receipts.ready_positions(user)
         sid = current_sid()
         self.socketio.server.save_session(sid, {"user_id": user.id, "token_id": principal.token_id}, NAMESPACE)
         self.enter_room(sid, accounts.user_room(user.id))
         self.enter_room(sid, accounts.token_room(principal.token_id))
         presence.connect(user, sid)
         metrics.CONNECTED_SOCKETS.inc()
-        ready = {"user": presence.user_dict(user), "conversations": conversations, "total_unread": total}
+        ready = as_dict(contract.Ready(user=presence.user_object(user), conversations=positions, total_unread=total))
         # Every attribute is loaded now; detach it so later events can use it without a query.
         db.session.expunge(user)
         self.socketio.server.get_session(sid, NAMESPACE)["user"] = user
@@ -179,38 +182,47 @@ class ChatNamespace(Namespace):
 
     def _send(self, user: User, data: dict) -> dict:
         started = time.perf_counter()
-        message, _created = messaging.send_message(
-            user, data.get("conversation_id", MISSING), data.get("body", MISSING), data.get("client_id", MISSING)
-        )
+        send = parse(contract.SendPayload, data)
+        message, _created = messaging.send_message(user, send.conversation_id, send.body, send.client_id)
         metrics.SEND_LATENCY.observe(time.perf_counter() - started)
         return {"message": message}
 
+    # Each handler checks its payload's shape and types against the contract
+    # (chatapp/contract/events.py, answering validation_error with fields);
+    # the services then apply the rules that need more than a type.
+
     def edit(self, user: User, data: dict) -> dict:
-        return {"message": messaging.edit_message(user, data.get("message_id", MISSING), data.get("body", MISSING))}
+        edit = parse(contract.EditPayload, data)
+        return {"message": messaging.edit_message(user, edit.message_id, edit.body)}
 
     def delete(self, user: User, data: dict) -> dict:
-        messaging.delete_message(user, data.get("message_id", MISSING))
+        messaging.delete_message(user, parse(contract.MessageIdPayload, data).message_id)
         return {}
 
     def react(self, user: User, data: dict) -> dict:
-        message = messaging.react(user, data.get("message_id", MISSING), data.get("emoji", MISSING), add=True)
-        return {"message": message}
+        reaction = parse(contract.ReactPayload, data)
+        return {"message": messaging.react(user, reaction.message_id, reaction.emoji, add=True)}
 
     def unreact(self, user: User, data: dict) -> dict:
-        message = messaging.react(user, data.get("message_id", MISSING), data.get("emoji", MISSING), add=False)
-        return {"message": message}
+        reaction = parse(contract.ReactPayload, data)
+        return {"message": messaging.react(user, reaction.message_id, reaction.emoji, add=False)}
 
     def typing(self, user: User, data: dict) -> dict:
-        typing_indicator.set_typing(user, data.get("conversation_id", MISSING), data.get("typing", MISSING))
+        typed = parse(contract.TypingPayload, data)
+        typing_indicator.set_typing(user, typed.conversation_id, typed.typing)
         return {}
 
     def read(self, user: User, data: dict) -> dict:
-        result = receipts.mark_read(user, data.get("conversation_id", MISSING), data.get("seq", MISSING))
+        position = parse(contract.SeqPayload, data)
+        result = receipts.mark_read(user, position.conversation_id, position.seq)
         return {"last_read_seq": result["last_read_seq"], "unread_count": result["unread_count"]}
 
     def delivered(self, user: User, data: dict) -> dict:
-        result = receipts.mark_delivered(user, data.get("conversation_id", MISSING), data.get("seq", MISSING))
+        position = parse(contract.SeqPayload, data)
+        result = receipts.mark_delivered(user, position.conversation_id, position.seq)
         return {"delivered_seq": result["delivered_seq"]}
 
     def sync(self, user: User, data: dict) -> dict:
-        return catch_up.sync(user, data.get("cursors", MISSING), data.get("limit"), data.get("versions", MISSING))
+        request = parse(contract.SyncPayload, data)
+        versions = MISSING if request.versions is UNSET else request.versions
+        return catch_up.sync(user, request.cursors, None if request.limit is UNSET else request.limit, versions)
