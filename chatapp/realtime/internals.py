@@ -5,7 +5,8 @@ public API and may change in any release. ``check()`` (run by
 tests/realtime/test_internals.py, so in CI) fails loudly when the installed
 versions differ from the ones the overrides were written and tested for, or
 when a borrowed attribute is gone: upgrade, re-read the library's code for
-each entry, then update WRITTEN_FOR.
+each entry, then update WRITTEN_FOR. The same test pins, in the libraries'
+source, the behaviour each override relies on (RELIED_ON there).
 """
 
 from __future__ import annotations

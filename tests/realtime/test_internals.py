@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 
+import engineio.socket
+import pytest
 import socketio
 
 from chatapp.realtime import internals
@@ -24,3 +26,30 @@ def test_session_ids_come_from_generate_id() -> None:
     server.eio.generate_id = lambda: "w9.fixed"
     assert server.eio.generate_id() == "w9.fixed"
     assert "self.generate_id()" in inspect.getsource(type(server.eio)._handle_connect)
+
+
+# What each override relies on, in the library's own code: (function, the text
+# it must still contain, why). A failure names the override to re-read.
+RELIED_ON = [
+    (engineio.socket.Socket.receive, "_trigger_event('message', self.sid",
+     "guard.ChatEngineIOServer._trigger_event: a message names its socket first"),
+    (socketio.Server._handle_eio_message, "_binary_packet",
+     "guard.ChatServer._refuse: attachments are buffered per eio sid there"),
+    (socketio.PubSubManager._thread, "isinstance(message, dict)",
+     "managers.ChatRedisManager._listen: yielding decoded dicts (a split batch) is accepted"),
+    (socketio.PubSubManager._thread, "data.get('host_id') != self.host_id",
+     "managers: each split message keeps its sender's host_id, so a worker skips its own"),
+    (socketio.PubSubManager._thread, "self._handle_close_room(data)",
+     "managers.ChatRedisManager._handle_close_room: close_room messages reach it"),
+    (socketio.PubSubManager.emit, "self._publish(",
+     "managers.ChatRedisManager.batch: every cross-worker emit goes through _publish"),
+    (socketio.RedisManager._listen, "self._redis_listen_with_retries()",
+     "managers: the resync on a restored subscription sees every message"),
+    (socketio.RedisManager._listen, "message['type'] == 'message'",
+     "managers._redis_connect: the subscribe confirmations it keeps are filtered out here"),
+]
+
+
+@pytest.mark.parametrize(("function", "text", "why"), RELIED_ON, ids=[why.split(":")[0] for _, _, why in RELIED_ON])
+def test_the_library_code_each_override_relies_on_is_unchanged(function, text, why) -> None:
+    assert text in inspect.getsource(function), why
