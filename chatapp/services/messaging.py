@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, cast
+
 from flask import current_app
-from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
+from sqlalchemy import Integer, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..contract import events as contract_events
@@ -29,7 +32,7 @@ def _body(value: object) -> str:
 
 # The send path is the hot path (thousands per second): pre-built Core
 # statements, compiled once and cached by SQLAlchemy, no ORM unit of work.
-_MESSAGES = Message.__table__
+_MESSAGES = cast(Table, Message.__table__)  # a mapped class's __table__ is its Table
 _SENDER_STATE = (
     select(Conversation.posting, Membership.role, Membership.last_read_seq)
     .join(Membership, Membership.conversation_id == Conversation.id)
@@ -83,10 +86,11 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
     if state is None:
         get_member(sender, cid)  # raises the precise error: not_found, or forbidden for a public room
         raise NotFound("no such conversation")
+    role: str | None
     posting, role, last_read_seq = state
     original_id = conn.execute(_BY_CLIENT_ID, {"p_cid": cid, "p_uid": sender.id, "p_key": key}).scalar()
     if original_id is not None:
-        return db.session.get(Message, original_id).to_dict(), False
+        return db.session.get_one(Message, original_id).to_dict(), False
     if posting == "admins" and role not in MANAGERS:
         raise Forbidden("only admins may post in this room")
     ratelimit.check_message(sender.id)
@@ -237,8 +241,9 @@ def delete_message(user: User, message_id: object) -> None:
     version = _lock_message(message)
     if message.deleted:
         # Deleted by someone else meanwhile: a second delete changes nothing
-        # (and must not decrement anyone's unread count again).
-        db.session.rollback()
+        # (and must not decrement anyone's unread count again). (_lock_message
+        # re-read the row; mypy still holds the narrowing from before the lock.)
+        db.session.rollback()  # type: ignore[unreachable]
         return
     message.deleted = True
     message.body = ""
@@ -390,7 +395,7 @@ _REACTIONS_OF = (
 )
 
 
-def rows_to_dicts(rows: list) -> list[dict]:
+def rows_to_dicts(rows: Sequence[Any]) -> list[dict]:
     """Message rows to contract dicts, with their reactions in one query."""
     live_ids = [row.id for row in rows if not row.deleted]
     reactions: dict[int, dict[str, list[int]]] = {}
