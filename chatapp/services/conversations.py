@@ -129,11 +129,16 @@ def to_object(conversation: Conversation, viewer_id: int) -> contract.Conversati
 
 
 def render_by_id(viewer: User, ids: list[int]) -> list[dict]:
+    """Conversation objects (as dicts) for ``ids`` (ascending id), as ``viewer`` sees them."""
+    return [as_dict(c) for c in objects_by_id(viewer, ids)]
+
+
+def objects_by_id(viewer: User, ids: list[int]) -> list[contract.Conversation]:
     """Conversation objects for ``ids`` (ascending id), as ``viewer`` sees them."""
     if not ids:
         return []
     found = db.session.scalars(select(Conversation).where(Conversation.id.in_(ids)).order_by(Conversation.id))
-    return to_dicts(list(found), viewer.id)
+    return to_objects(list(found), viewer.id)
 
 
 def _render(

@@ -12,9 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from ..contract import events as contract_events
 from ..contract import objects as contract
 from ..contract.limits import MANAGERS
+from ..contract.objects import as_dict
 from ..extensions import db
 from ..models import Conversation, Membership, Message, Reaction, User
-from ..models.message import render_message
+from ..models.message import message_object
 from ..timeutil import iso, utcnow
 from . import events, ratelimit, versions
 from .conversations import get_member, get_visible, member_ids, readable_id
@@ -398,8 +399,13 @@ _REACTIONS_OF = (
 def rows_to_dicts(rows: Sequence[Any]) -> list[dict]:
     """Message rows to contract dicts, with their reactions in one query."""
     live_ids = [row.id for row in rows if not row.deleted]
+    return [as_dict(message) for message in rows_to_objects(rows)]
+
+
+def rows_to_objects(rows: list) -> list[contract.Message]:
+    """Message rows to contract Messages, with their reactions in one query."""
     reactions: dict[int, dict[str, list[int]]] = {}
     if live_ids:
         for message_id, emoji, user_id in db.session.connection().execute(_REACTIONS_OF, {"p_ids": live_ids}):
             reactions.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
-    return [render_message(row, reactions.get(row.id, {})) for row in rows]
+    return [message_object(row, reactions.get(row.id, {})) for row in rows]

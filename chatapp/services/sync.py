@@ -25,11 +25,14 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import and_, bindparam, select
 
+from ..contract import objects as contract
+from ..contract.events import SyncAnswer
+from ..contract.objects import as_dict
 from ..extensions import db
 from ..models import Conversation, Departure, Membership, Message, User
 from . import conversations as conversation_service
 from .errors import field_error
-from .messaging import rows_to_dicts
+from .messaging import rows_to_objects
 from .validation import MISSING, clamp_limit, integer
 
 MAX_SYNC_CURSORS = 1000
@@ -94,7 +97,7 @@ def sync(user: User, cursors: object, limit: object, versions: object = MISSING)
         if not answer.catch_up(positions[cid], seen[cid], None if since is None else since.get(cid)):
             break
     if since is None:
-        return {"messages": answer.messages, "has_more": answer.has_more}
+        return as_dict(SyncAnswer(messages=answer.messages, has_more=answer.has_more))
     return _v2_answer(user, answer, seen, since, positions)
 
 
@@ -138,8 +141,8 @@ class _Answer:
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self.messages: list[dict] = []
-        self.changes: list[dict] = []
+        self.messages: list[contract.Message] = []
+        self.changes: list[contract.Message] = []
         self.has_more = False
         self.next_cursors: dict[int, int] = {}
         self.next_versions: dict[int, int] = {}
@@ -163,11 +166,11 @@ class _Answer:
             if len(rows) > self.room:
                 # Cut inside the changes: none of this conversation's messages.
                 rows = rows[: self.room]
-                self.changes.extend(rows_to_dicts(rows))
+                self.changes.extend(rows_to_objects(rows))
                 self.next_versions[cid] = rows[-1].version
                 self.has_more = True
                 return False
-            self.changes.extend(rows_to_dicts(rows))
+            self.changes.extend(rows_to_objects(rows))
             # Every change of the messages the device holds, up to the position's
             # version, is in hand; what is left are new messages (by seq).
             self.next_versions[cid] = position.version
@@ -187,7 +190,7 @@ class _Answer:
             fresh = next((i for i, row in enumerate(rows) if row.version > position.version), None)
             if fresh is not None:
                 rows, cut = rows[:fresh], True
-            self.messages.extend(rows_to_dicts(rows))
+            self.messages.extend(rows_to_objects(rows))
             if cut:
                 if rows:
                     self.next_cursors[cid] = rows[-1].seq
@@ -213,23 +216,23 @@ def _v2_answer(
     mine = set(db.session.scalars(select(Membership.conversation_id).where(Membership.user_id == user.id)))
     new = mine - set(seen)
     changed = {cid for cid in visible - departed if cid in since and since[cid] < positions[cid].version}
-    listed = conversation_service.render_by_id(user, sorted(changed | new))
+    listed = conversation_service.objects_by_id(user, sorted(changed | new))
     for conversation in listed:
-        if conversation["id"] in new:
-            answer.next_cursors[conversation["id"]] = conversation["last_seq"]
-            answer.next_versions[conversation["id"]] = conversation["version"]
+        if conversation.id in new:
+            answer.next_cursors[conversation.id] = conversation.last_seq
+            answer.next_versions[conversation.id] = conversation.version
     for cid in removed:
         answer.next_cursors.pop(cid, None)
         answer.next_versions.pop(cid, None)
-    return {
-        "messages": answer.messages,
-        "changes": answer.changes,
-        "conversations": listed,
-        "removed": removed,
-        "has_more": answer.has_more,
-        "cursors": {str(cid): seq for cid, seq in sorted(answer.next_cursors.items())},
-        "versions": {str(cid): version for cid, version in sorted(answer.next_versions.items())},
-    }
+    return as_dict(SyncAnswer(
+        messages=answer.messages,
+        changes=answer.changes,
+        conversations=listed,
+        removed=removed,
+        has_more=answer.has_more,
+        cursors={str(cid): seq for cid, seq in sorted(answer.next_cursors.items())},
+        versions={str(cid): version for cid, version in sorted(answer.next_versions.items())},
+    ))
 
 
 def _departed(user: User, ids: set[int]) -> set[int]:
