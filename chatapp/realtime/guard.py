@@ -41,6 +41,7 @@ from engineio import exceptions as eio_exceptions
 from .. import metrics
 from ..jsonmodule import TooDeep
 from ..services.errors import ValidationError
+from . import internals
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,8 @@ class ChatServer(socketio.Server):
 def install(server: socketio.Server) -> None:
     if type(server) is not socketio.Server or type(server.eio) is not engineio.Server:
         raise TypeError("expected the plain socketio.Server built by Flask-SocketIO")
+    # These subclasses override private methods (chatapp/realtime/internals.py lists them).
+    internals.warn_if_changed(log)
     server.__class__ = ChatServer
     server.eio.__class__ = ChatEngineIOServer
     server.eio.logger = QuietEngineIOLogger(server.eio.logger)

@@ -11,6 +11,7 @@ source, the behaviour each override relies on (RELIED_ON there).
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import version
 
 import engineio
@@ -47,6 +48,12 @@ def check() -> list[str]:
         if not hasattr(cls, attribute) and not _set_in_init(cls, attribute)
     ]
     return problems
+
+
+def warn_if_changed(logger: logging.Logger) -> None:
+    """At startup: a deployment that upgraded the libraries without the tests says so in its log."""
+    for problem in check():
+        logger.warning("python-socketio internals: %s (chatapp/realtime/internals.py)", problem)
 
 
 def _set_in_init(cls: type, attribute: str) -> bool:

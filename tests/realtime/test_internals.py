@@ -4,6 +4,7 @@ upgrade that moves them fails here, in CI, not silently in production."""
 from __future__ import annotations
 
 import inspect
+import logging
 
 import engineio.socket
 import pytest
@@ -53,3 +54,11 @@ RELIED_ON = [
 @pytest.mark.parametrize(("function", "text", "why"), RELIED_ON, ids=[why.split(":")[0] for _, _, why in RELIED_ON])
 def test_the_library_code_each_override_relies_on_is_unchanged(function, text, why) -> None:
     assert text in inspect.getsource(function), why
+
+
+def test_a_library_the_overrides_were_not_written_for_is_named_in_the_log(monkeypatch, caplog) -> None:
+    monkeypatch.setitem(internals.WRITTEN_FOR, "python-socketio", "0.0.1")
+    internals.warn_if_changed(logging.getLogger("chatapp.realtime.guard"))
+    assert "python-socketio internals: python-socketio 5.18.1 installed, the overrides were written for 0.0.1" in (
+        caplog.text
+    )
