@@ -398,12 +398,12 @@ _REACTIONS_OF = (
 
 def rows_to_dicts(rows: Sequence[Any]) -> list[dict]:
     """Message rows to contract dicts, with their reactions in one query."""
-    live_ids = [row.id for row in rows if not row.deleted]
     return [as_dict(message) for message in rows_to_objects(rows)]
 
 
-def rows_to_objects(rows: list) -> list[contract.Message]:
+def rows_to_objects(rows: Sequence[Any]) -> list[contract.Message]:
     """Message rows to contract Messages, with their reactions in one query."""
+    live_ids = [row.id for row in rows if not row.deleted]
     reactions: dict[int, dict[str, list[int]]] = {}
     if live_ids:
         for message_id, emoji, user_id in db.session.connection().execute(_REACTIONS_OF, {"p_ids": live_ids}):
