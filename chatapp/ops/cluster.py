@@ -92,6 +92,9 @@ defaults
     # An open WebSocket: the 25 s Engine.IO ping keeps it alive well inside this.
     timeout tunnel 1h
     timeout http-keep-alive 10s
+    # Slow loris: a request's headers must arrive within 10 s (workers behind
+    # gunicorn have no header deadline of their own).
+    timeout http-request 10s
 
 frontend chat
     bind {bind}
@@ -216,6 +219,10 @@ server {{
     server_name {server_name};
     # The contract's largest payload is 64 KiB; leave headroom for headers.
     client_max_body_size 128k;
+    # Slow loris: headers and a body must keep arriving (the workers behind
+    # gunicorn have no header deadline of their own).
+    client_header_timeout 10s;
+    client_body_timeout 10s;
 
     location /socket.io/ {{
         proxy_pass http://$chat_upstream;
