@@ -20,7 +20,7 @@ from ..timeutil import iso, utcnow
 from . import events, ratelimit, versions
 from .conversations import get_member, get_visible, member_ids, readable_id
 from .errors import Conflict, Forbidden, NotFound, ValidationError, field_error
-from .validation import clamp_limit, entity_id, integer, string, text
+from .validation import clamp_limit, entity_id, integer, string, text, visible
 from .validation import client_id as parse_client_id
 
 
@@ -281,8 +281,9 @@ def _emoji(value: object) -> str:
     emoji = string(value, "emoji")
     assert emoji is not None
     emoji = emoji.strip()
-    if not 1 <= len(emoji) <= current_app.config["MAX_EMOJI_CHARS"] or any(ch.isspace() for ch in emoji):
-        raise field_error("emoji", "1 to 16 characters without spaces")
+    too_long = not 1 <= len(emoji) <= current_app.config["MAX_EMOJI_CHARS"]
+    if too_long or any(ch.isspace() for ch in emoji) or not visible(emoji):
+        raise field_error("emoji", "1 to 16 visible characters without spaces")
     return emoji
 
 
