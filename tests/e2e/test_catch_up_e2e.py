@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.support.clients import Api, Device, register
-from tests.support.oracle import DeviceState, assert_equal_states, catch_up, deliver
+from tests.support.oracle import DeviceState, assert_equal_states, catch_up, deliver, fresh_state
 from tests.support.server import ServerProcess, migrate
 from tests.support.services import scratch_postgres_database
 
@@ -56,25 +56,16 @@ def ok(response, *statuses: int) -> dict:
 
 def fresh(api: Api, user_id: int) -> DeviceState:
     """A fresh fetch over REST: every conversation and the whole (short) history of each."""
-    state = DeviceState(user_id)
-    cursor = None
-    while True:
+
+    def conversations_page(cursor: str | None) -> tuple[list[dict], str | None]:
         page = ok(api.get("/conversations", params={"limit": 100, **({"cursor": cursor} if cursor else {})}))
-        state.conversations.update({c["id"]: c for c in page["conversations"]})
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    for cid in state.conversations:
-        held: dict[int, dict] = {}
-        after = 0
-        while True:
-            page = ok(api.get(f"/conversations/{cid}/messages", params={"after": after, "limit": 100}))
-            held.update({m["seq"]: m for m in page["messages"]})
-            if not page["has_more"]:
-                break
-            after = page["messages"][-1]["seq"]
-        state.messages[cid] = held
-    return state
+        return page["conversations"], page["next_cursor"]
+
+    def history_page(cid: int, after: int) -> tuple[list[dict], bool]:
+        page = ok(api.get(f"/conversations/{cid}/messages", params={"after": after, "limit": 100}))
+        return page["messages"], page["has_more"]
+
+    return fresh_state(user_id, conversations_page, history_page)
 
 
 def socket_sync(device: Device):

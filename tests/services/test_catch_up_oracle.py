@@ -19,7 +19,7 @@ from chatapp.models import User
 from chatapp.services import conversations, messaging, receipts
 from chatapp.services import sync as catch_up_service
 from tests.services.live_fixtures import Recorder, published  # noqa: F401
-from tests.support.oracle import DeviceState, assert_equal_states, catch_up, deliver
+from tests.support.oracle import DeviceState, assert_equal_states, catch_up, deliver, fresh_state
 
 SYNC_LIMIT = 2  # small, so that paging (and cuts inside changes) is exercised
 
@@ -66,26 +66,13 @@ def send(user: User, cid: int, body: str) -> dict:
 
 
 def fresh(user: User) -> DeviceState:
-    """What a device that starts now fetches: every conversation, and the whole (short) history of each."""
+    """What a device that starts now fetches, through the services."""
     db.session.expire_all()
-    state = DeviceState(user.id)
-    cursor = None
-    while True:
-        page, cursor = conversations.list_conversations(user, 100, cursor)
-        state.conversations.update({c["id"]: c for c in page})
-        if cursor is None:
-            break
-    for cid in state.conversations:
-        held: dict[int, dict] = {}
-        after = 0
-        while True:
-            page, more = messaging.history(user, cid, None, after, 100)
-            held.update({m["seq"]: m for m in page})
-            if not more:
-                break
-            after = page[-1]["seq"]
-        state.messages[cid] = held
-    return state
+    return fresh_state(
+        user.id,
+        lambda cursor: conversations.list_conversations(user, 100, cursor),
+        lambda cid, after: messaging.history(user, cid, None, after, 100),
+    )
 
 
 def verify_action(world: World, recorder: Recorder, action: Callable[[World], object]) -> None:

@@ -294,6 +294,33 @@ def _check_answer_order(answer: dict) -> None:
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), (cid, seqs)
 
 
+ConversationsPage = Callable[[str | None], tuple[list[dict], str | None]]  # cursor -> (page, next cursor)
+HistoryPage = Callable[[int, int], tuple[list[dict], bool]]  # (conversation, after seq) -> (page, has_more)
+
+
+def fresh_state(user_id: int, conversations_page: ConversationsPage, history_page: HistoryPage) -> DeviceState:
+    """What a device that starts now fetches: every conversation, and the whole history of each
+    (the tests' histories are short), through whichever API the two callables use."""
+    state = DeviceState(user_id)
+    cursor = None
+    while True:
+        page, cursor = conversations_page(cursor)
+        state.conversations.update({c["id"]: c for c in page})
+        if cursor is None:
+            break
+    for cid in state.conversations:
+        held: dict[int, dict] = {}
+        after = 0
+        while True:
+            messages, more = history_page(cid, after)
+            held.update({m["seq"]: m for m in messages})
+            if not more:
+                break
+            after = messages[-1]["seq"]
+        state.messages[cid] = held
+    return state
+
+
 def deliver(device: DeviceState, received: Iterable[tuple[str, dict]]) -> None:
     for name, payload in received:
         device.apply(name, payload)
