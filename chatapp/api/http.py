@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from flask import Flask, jsonify, request
+import msgspec
+from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -12,7 +14,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .. import jsonmodule
 from ..extensions import db
 from ..services.errors import ChatError, ValidationError, database_busy, field_error
-from ..services.validation import DECIMAL_RE, UNSTORABLE, entity_id, storable
+from ..services.validation import DECIMAL_RE, MISSING, UNSTORABLE, entity_id, storable
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,21 @@ def json_body() -> dict:
     if not isinstance(data, dict):
         raise ValidationError("the body must be a JSON object")
     return data
+
+
+def unset_to_missing(value: Any) -> Any:
+    """A parsed request's absent field (``UNSET``) as the services' ``MISSING``."""
+    return MISSING if value is msgspec.UNSET else value
+
+
+def answer(kind: type[msgspec.Struct], status: int = 200, **fields: Any) -> tuple[Response, int]:
+    """A REST answer built as the contract's ``kind`` (chatapp/contract/rest.py), not a literal dict.
+
+    The services hand over their objects as dicts or contract structs; converting them checks
+    the answer's shape against the contract on the way out (a field the contract does not know
+    is not sent) and encodes it with the contract's library."""
+    body = msgspec.convert(fields, kind, from_attributes=True)
+    return current_app.response_class(msgspec.json.encode(body), mimetype="application/json"), status
 
 
 def optional_json_body() -> dict:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, request
 from flask_login import login_required
 
 from ..contract import rest
@@ -9,7 +9,7 @@ from ..contract.parse import parse
 from ..services import messaging
 from ..services import sync as catch_up
 from ..services.validation import MISSING, query_int
-from .http import json_body, path_id
+from .http import answer, json_body, path_id
 from .principal import me
 
 bp = Blueprint("messages", __name__, url_prefix="/api/v1")
@@ -26,7 +26,7 @@ def history(conversation_id: str):
         query_int(args.get("after"), "after", minimum=0),
         query_int(args.get("limit"), "limit", minimum=1),
     )
-    return jsonify({"messages": messages, "has_more": has_more})
+    return answer(rest.MessagePage, messages=messages, has_more=has_more)
 
 
 @bp.post("/conversations/<conversation_id>/messages")
@@ -35,14 +35,15 @@ def send(conversation_id: str):
     cid = path_id(conversation_id, "conversation_id")
     body = parse(rest.SendRequest, json_body())
     message, created = messaging.send_message(me(), cid, body.body, body.client_id)
-    return jsonify({"message": message}), 201 if created else 200
+    return answer(rest.MessageAnswer, 201 if created else 200, message=message)
 
 
 @bp.patch("/messages/<message_id>")
 @login_required
 def edit(message_id: str):
     mid = path_id(message_id, "message_id")
-    return jsonify({"message": messaging.edit_message(me(), mid, parse(rest.EditRequest, json_body()).body)})
+    body = parse(rest.EditRequest, json_body()).body
+    return answer(rest.MessageAnswer, message=messaging.edit_message(me(), mid, body))
 
 
 @bp.delete("/messages/<message_id>")
@@ -56,14 +57,15 @@ def delete(message_id: str):
 @login_required
 def add_reaction(message_id: str):
     mid = path_id(message_id, "message_id")
-    return jsonify({"message": messaging.react(me(), mid, parse(rest.ReactRequest, json_body()).emoji, add=True)})
+    emoji = parse(rest.ReactRequest, json_body()).emoji
+    return answer(rest.MessageAnswer, message=messaging.react(me(), mid, emoji, add=True))
 
 
 @bp.delete("/messages/<message_id>/reactions/<path:emoji>")
 @login_required
 def remove_reaction(message_id: str, emoji: str):
     mid = path_id(message_id, "message_id")
-    return jsonify({"message": messaging.react(me(), mid, emoji, add=False)})
+    return answer(rest.MessageAnswer, message=messaging.react(me(), mid, emoji, add=False))
 
 
 @bp.post("/sync")
@@ -73,4 +75,5 @@ def sync():
     e.g. from a background fetch that a push woke up."""
     body = parse(rest.SyncRequest, json_body())
     versions = MISSING if body.versions is UNSET else body.versions
-    return jsonify(catch_up.sync(me(), body.cursors, None if body.limit is UNSET else body.limit, versions))
+    limit = None if body.limit is UNSET else body.limit
+    return answer(rest.SyncAnswer, **catch_up.sync(me(), body.cursors, limit, versions))

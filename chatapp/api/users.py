@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, request
 from flask_login import login_required
 
+from ..contract import rest
 from ..services import accounts, presence
 from ..services.validation import query_int
-from .http import path_id
+from .http import answer, path_id
 from .principal import me
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1")
@@ -15,10 +16,10 @@ bp = Blueprint("users", __name__, url_prefix="/api/v1")
 @login_required
 def search_users():
     limit = query_int(request.args.get("limit"), "limit", minimum=1)
-    return jsonify({"users": accounts.search_users(me(), request.args.get("q"), limit)})
+    return answer(rest.UsersAnswer, users=accounts.search_users(me(), request.args.get("q"), limit))
 
 
 @bp.get("/users/<user_id>")
 @login_required
 def get_user(user_id: str):
-    return jsonify({"user": presence.user_dict(accounts.get_user(path_id(user_id, "user_id")))})
+    return answer(rest.UserAnswer, user=presence.user_object(accounts.get_user(path_id(user_id, "user_id"))))

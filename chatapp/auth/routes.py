@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, session
+from flask import Blueprint, session
 from flask_login import login_required, login_user, logout_user
 
-from ..api.http import json_body, path_id
+from ..api.http import answer, json_body, path_id, unset_to_missing
 from ..api.principal import SESSION_PROOF_KEY, SESSION_TOKEN_KEY, client_ip, current_token_id, me
+from ..contract import rest
+from ..contract.objects import UNSET, Session
+from ..contract.parse import parse
 from ..services import accounts, presence
-from ..services.validation import MISSING
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")
 
@@ -19,29 +21,29 @@ def _start_browser_session(result: accounts.Session) -> None:
     session[SESSION_PROOF_KEY] = accounts.session_proof(result.token_row)
 
 
-def _session_body(result: accounts.Session) -> dict:
-    return {"user": presence.user_dict(result.user), "token": result.token}
+def _session_answer(result: accounts.Session, status: int = 200):
+    return answer(Session, status, user=presence.user_object(result.user), token=result.token)
 
 
 @bp.post("/auth/register")
 def register():
-    data = json_body()
+    body = parse(rest.RegisterRequest, json_body())
     result = accounts.register(
-        data.get("username", MISSING), data.get("password", MISSING), data.get("display_name", MISSING),
-        data.get("device_name"), client_ip(),
+        body.username, body.password, unset_to_missing(body.display_name),
+        None if body.device_name is UNSET else body.device_name, client_ip(),
     )
     _start_browser_session(result)
-    return jsonify(_session_body(result)), 201
+    return _session_answer(result, 201)
 
 
 @bp.post("/auth/login")
 def login():
-    data = json_body()
+    body = parse(rest.LoginRequest, json_body())
     result = accounts.login(
-        data.get("username", MISSING), data.get("password", MISSING), data.get("device_name"), client_ip()
+        body.username, body.password, None if body.device_name is UNSET else body.device_name, client_ip()
     )
     _start_browser_session(result)
-    return jsonify(_session_body(result))
+    return _session_answer(result)
 
 
 @bp.post("/auth/logout")
@@ -59,13 +61,13 @@ def logout():
 @bp.get("/me")
 @login_required
 def get_me():
-    return jsonify({"user": presence.user_dict(me())})
+    return answer(rest.UserAnswer, user=presence.user_object(me()))
 
 
 @bp.get("/auth/tokens")
 @login_required
 def list_tokens():
-    return jsonify({"tokens": accounts.list_tokens(me(), current_token_id())})
+    return answer(rest.TokensAnswer, tokens=accounts.list_tokens(me(), current_token_id()))
 
 
 @bp.delete("/auth/tokens/<token_id>")

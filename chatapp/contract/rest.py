@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from . import limits
-from .events import Body, Emoji, Limit, Positions, SyncAnswer
+from .events import Body, Emoji, Limit, Positions
+from .events import SyncAnswer as SyncAnswer  # re-exported: the answer of POST /sync
 from .objects import (
     ClientId,
     Conversation,
