@@ -47,14 +47,14 @@ class Message(Model):
             grouped.setdefault(reaction.emoji, []).append(reaction.user_id)
         return grouped
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return render_message(self, self.reactions_dict())
 
     def to_object(self) -> contract.Message:
         return message_object(self, self.reactions_dict())
 
 
-def render_message(row: Any, reactions: dict[str, list[int]]) -> dict:
+def render_message(row: Any, reactions: dict[str, list[int]]) -> dict[str, Any]:
     """The contract's Message object as a dict, from a model or a Core row."""
     return as_dict(message_object(row, reactions))
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -29,7 +30,7 @@ class ApiToken(Model):
     def revoked(self) -> bool:
         return self.revoked_at is not None
 
-    def to_dict(self, current: bool = False) -> dict:
+    def to_dict(self, current: bool = False) -> dict[str, Any]:
         return {
             "id": self.id,
             "device_name": self.device_name,

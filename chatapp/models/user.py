@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask_login import UserMixin
 from sqlalchemy import String
@@ -29,7 +30,7 @@ class User(UserMixin, Model):
     def is_active(self) -> bool:  # Flask-Login
         return self.active
 
-    def to_dict(self, online: bool = False) -> dict:
+    def to_dict(self, online: bool = False) -> dict[str, Any]:
         """The contract's User object; presence is not stored here, so the caller passes it."""
         return as_dict(self.to_object(online))
 

@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import func, or_, select
@@ -197,7 +198,7 @@ def revoke_token(user: User, token_id: object) -> None:
     db.session.commit()
 
 
-def list_tokens(user: User, current_token_id: int | None) -> list[dict]:
+def list_tokens(user: User, current_token_id: int | None) -> list[dict[str, Any]]:
     rows = db.session.scalars(
         select(ApiToken)
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
@@ -227,7 +228,7 @@ def user_room(user_id: int) -> str:
     return f"user:{user_id}"
 
 
-def search_users(viewer: User, query: object, limit: object) -> list[dict]:
+def search_users(viewer: User, query: object, limit: object) -> list[dict[str, Any]]:
     q = string(query, "q", required=False) or ""
     count = _clamp_limit(limit, default=20, maximum=100)
     stmt = select(User).where(User.active.is_(True))
@@ -282,4 +283,4 @@ def change_password(user: User, current: object, new: object, keep_token_id: int
 
 
 def max_connections() -> int:
-    return current_app.config["MAX_CONNECTIONS_PER_USER"]
+    return cast(int, current_app.config["MAX_CONNECTIONS_PER_USER"])

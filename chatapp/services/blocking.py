@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from ..extensions import socketio
 
@@ -33,9 +33,9 @@ def _run(fn: Callable[..., T], *args: object) -> T:
     if mode == "eventlet":
         from eventlet import tpool
 
-        return tpool.execute(fn, *args)
+        return cast(T, tpool.execute(fn, *args))
     if mode == "gevent":
         import gevent
 
-        return gevent.get_hub().threadpool.apply(fn, args)
+        return cast(T, gevent.get_hub().threadpool.apply(fn, args))
     return fn(*args)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
 import msgspec
 from flask import current_app
@@ -94,7 +96,7 @@ def member_ids(conversation: Conversation) -> list[int]:
 # ---------------------------------------------------------------- rendering
 
 
-def to_dicts(conversations: list[Conversation], viewer_id: int) -> list[dict]:
+def to_dicts(conversations: list[Conversation], viewer_id: int) -> list[dict[str, Any]]:
     """Contract Conversation objects (as dicts) for one viewer, in few queries."""
     return [as_dict(c) for c in to_objects(conversations, viewer_id)]
 
@@ -120,7 +122,7 @@ def to_objects(conversations: list[Conversation], viewer_id: int) -> list[contra
     return [_render(c, viewer_id, last_messages.get(c.id), online) for c in conversations]
 
 
-def to_dict(conversation: Conversation, viewer_id: int) -> dict:
+def to_dict(conversation: Conversation, viewer_id: int) -> dict[str, Any]:
     return to_dicts([conversation], viewer_id)[0]
 
 
@@ -128,7 +130,7 @@ def to_object(conversation: Conversation, viewer_id: int) -> contract.Conversati
     return to_objects([conversation], viewer_id)[0]
 
 
-def render_by_id(viewer: User, ids: list[int]) -> list[dict]:
+def render_by_id(viewer: User, ids: list[int]) -> list[dict[str, Any]]:
     """Conversation objects (as dicts) for ``ids`` (ascending id), as ``viewer`` sees them."""
     return [as_dict(c) for c in objects_by_id(viewer, ids)]
 
@@ -191,7 +193,7 @@ def publish_to_members(name: str, conversation: Conversation, *, exclude: Iterab
 # ---------------------------------------------------------------- list
 
 
-def list_conversations(user: User, limit: object, cursor: object) -> tuple[list[dict], str | None]:
+def list_conversations(user: User, limit: object, cursor: object) -> tuple[list[dict[str, Any]], str | None]:
     count = clamp_limit(limit, 50, 100)
     stmt = (
         select(Conversation)
@@ -215,7 +217,7 @@ def _encode_cursor(conversation: Conversation) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(value: object):
+def _decode_cursor(value: object) -> tuple[datetime, int]:
     if not isinstance(value, str) or len(value) > 200:
         raise field_error("cursor", "malformed")
     try:
@@ -229,7 +231,7 @@ def _decode_cursor(value: object):
 # ---------------------------------------------------------------- create
 
 
-def open_direct(user: User, other_id: object) -> tuple[dict, bool]:
+def open_direct(user: User, other_id: object) -> tuple[dict[str, Any], bool]:
     """The one direct conversation of a pair; created=False when it existed."""
     oid = entity_id(other_id, "user_id")
     other = db.session.get(User, oid)
@@ -260,7 +262,7 @@ def open_direct(user: User, other_id: object) -> tuple[dict, bool]:
 
 def create_group(
     user: User, name: object, member_ids_value: object, visibility: object = MISSING, posting: object = MISSING
-) -> dict:
+) -> dict[str, Any]:
     cfg = current_app.config
     title = text(name, "name", max_chars=cfg["MAX_GROUP_NAME_CHARS"])
     ids = id_list(member_ids_value, "member_ids", max_items=cfg["MAX_GROUP_MEMBERS"])
@@ -287,7 +289,7 @@ def create_group(
     return data
 
 
-def get_conversation(user: User, conversation_id: object) -> dict:
+def get_conversation(user: User, conversation_id: object) -> dict[str, Any]:
     conversation, _ = get_visible(user, conversation_id)
     return to_dict(conversation, user.id)
 
@@ -295,7 +297,7 @@ def get_conversation(user: User, conversation_id: object) -> dict:
 # ---------------------------------------------------------------- rooms and members
 
 
-def list_rooms(user: User, query: object) -> list[dict]:
+def list_rooms(user: User, query: object) -> list[dict[str, Any]]:
     q = (string(query, "q", required=False) or "").strip().lower()
     counts = (
         select(Membership.conversation_id, func.count().label("n"))
@@ -342,7 +344,7 @@ def _require_room(conversation: Conversation) -> None:
         raise ValidationError("the group is full")
 
 
-def join(user: User, conversation_id: object) -> dict:
+def join(user: User, conversation_id: object) -> dict[str, Any]:
     conversation, member = get_visible(user, conversation_id)
     if member is not None:
         return to_dict(conversation, user.id)
@@ -361,7 +363,7 @@ def join(user: User, conversation_id: object) -> dict:
     return _finish_membership_change(conversation, user.id, version)
 
 
-def add_member(actor: User, conversation_id: object, user_id: object) -> dict:
+def add_member(actor: User, conversation_id: object, user_id: object) -> dict[str, Any]:
     conversation, member = get_member(actor, conversation_id)
     _require_group(conversation)
     _require_manager(member)
@@ -395,7 +397,7 @@ def _add(conversation: Conversation, user_id: int) -> None:
 
 def _finish_membership_change(
     conversation: Conversation, viewer_id: int, version: int, joined: int | None = None
-) -> dict:
+) -> dict[str, Any]:
     newcomer = joined if joined is not None else viewer_id
     new_member = find_membership(conversation, newcomer)
     assert new_member is not None
@@ -487,7 +489,9 @@ def _hand_over_ownership(conversation: Conversation, leaving: int) -> None:
     successor.role = "owner"
 
 
-def update_group(actor: User, conversation_id: object, name: object, visibility: object, posting: object) -> dict:
+def update_group(
+    actor: User, conversation_id: object, name: object, visibility: object, posting: object
+) -> dict[str, Any]:
     """Rename, or change visibility/posting: owner and admins."""
     conversation, member = get_member(actor, conversation_id)
     _require_group(conversation)
@@ -518,7 +522,7 @@ def _lock_as_manager(conversation: Conversation, actor_id: int, *, owner: bool =
     _require_manager(member)
 
 
-def set_role(actor: User, conversation_id: object, user_id: object, role: object) -> dict:
+def set_role(actor: User, conversation_id: object, user_id: object, role: object) -> dict[str, Any]:
     """The owner promotes or demotes; making someone owner hands ownership over."""
     member: Membership | None
     conversation, member = get_member(actor, conversation_id)
@@ -545,7 +549,7 @@ def set_role(actor: User, conversation_id: object, user_id: object, role: object
     return _commit_group_change(conversation, actor.id)
 
 
-def _commit_group_change(conversation: Conversation, viewer_id: int) -> dict:
+def _commit_group_change(conversation: Conversation, viewer_id: int) -> dict[str, Any]:
     """Name, settings or roles changed (the version was allocated by the lock):
     bump activity, tell every member, commit."""
     conversation.updated_at = utcnow()

@@ -17,7 +17,7 @@ class ChatError(Exception):
         self.message = message
         self.extra = {k: v for k, v in extra.items() if v is not None}
 
-    def envelope(self) -> dict:
+    def envelope(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, **self.extra}}
 
 

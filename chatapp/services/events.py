@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ..contract.events import SERVER_EVENT_NAMES, ServerEvent
 from ..contract.objects import as_dict
@@ -29,7 +30,7 @@ PENDING_KEY = "chat.pending_events"
 @dataclass(frozen=True)
 class Event:
     name: str
-    payload: dict
+    payload: dict[str, Any]
     # Audience: every device of these users ...
     users: tuple[int, ...] = ()
     # ... and every socket in these rooms (e.g. "token:5").
@@ -47,7 +48,7 @@ def on_commit(
     users: Iterable[int] = (),
     rooms: Iterable[str] = (),
     disconnect: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """Queue an event of the contract for delivery once the current transaction
     commits. Returns its JSON-ready payload (an ack may carry the same objects)."""
     name, data = _typed(event)
@@ -62,7 +63,7 @@ def publish_now(event: ServerEvent, *, users: Iterable[int] = (), rooms: Iterabl
     _publisher()(Event(name, data, tuple(users), tuple(rooms)))
 
 
-def _typed(event: ServerEvent) -> tuple[str, dict]:
+def _typed(event: ServerEvent) -> tuple[str, dict[str, Any]]:
     """The wire name and JSON-ready payload of a contract event; anything else is refused."""
     if not isinstance(event, ServerEvent) or type(event).NAME not in SERVER_EVENT_NAMES:
         raise TypeError(f"not an event of the contract: {event!r:.80}")
@@ -72,7 +73,7 @@ def _typed(event: ServerEvent) -> tuple[str, dict]:
 
 
 def _publisher() -> Publisher:
-    return current_app.extensions["chat.publisher"]
+    return cast(Publisher, current_app.extensions["chat.publisher"])
 
 
 @event.listens_for(Session, "after_commit")
@@ -88,5 +89,5 @@ def _flush_pending(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_pending(session: Session, previous_transaction) -> None:
+def _drop_pending(session: Session, previous_transaction: SessionTransaction) -> None:
     session.info.pop(PENDING_KEY, None)

@@ -76,7 +76,7 @@ _TOTALS = (
 )
 
 
-def send_message(sender: User, conversation_id: object, body: object, client_id: object) -> tuple[dict, bool]:
+def send_message(sender: User, conversation_id: object, body: object, client_id: object) -> tuple[dict[str, Any], bool]:
     """Persist and fan out a message. Returns (message, created); a repeated
     ``client_id`` from the same sender returns the original and emits nothing."""
     cid = entity_id(conversation_id, "conversation_id")
@@ -188,7 +188,7 @@ def _message_for(user: User, message_id: object) -> tuple[Message, Conversation,
     return message, conversation, member
 
 
-def edit_message(user: User, message_id: object, body: object) -> dict:
+def edit_message(user: User, message_id: object, body: object) -> dict[str, Any]:
     message, conversation, member = _message_for(user, message_id)
     new_body = _body(body)
     if member is None:
@@ -214,7 +214,7 @@ def edit_message(user: User, message_id: object, body: object) -> dict:
     message.version = version
     db.session.flush()
     update_event = contract_events.MessageUpdated(message=message.to_object())
-    data = events.on_commit(update_event, users=member_ids(conversation))["message"]
+    data: dict[str, Any] = events.on_commit(update_event, users=member_ids(conversation))["message"]
     db.session.commit()
     return data
 
@@ -287,7 +287,7 @@ def _emoji(value: object) -> str:
     return emoji
 
 
-def react(user: User, message_id: object, emoji: object, *, add: bool) -> dict:
+def react(user: User, message_id: object, emoji: object, *, add: bool) -> dict[str, Any]:
     message, conversation, member = _message_for(user, message_id)
     key = _emoji(emoji)
     if member is None:
@@ -316,7 +316,7 @@ def react(user: User, message_id: object, emoji: object, *, add: bool) -> dict:
     message.version = version
     db.session.flush()
     update_event = contract_events.MessageUpdated(message=message.to_object())
-    data = events.on_commit(update_event, users=member_ids(conversation))["message"]
+    data: dict[str, Any] = events.on_commit(update_event, users=member_ids(conversation))["message"]
     db.session.commit()
     return data
 
@@ -367,7 +367,7 @@ _PAGE_AFTER = (
 
 def history(
     user: User, conversation_id: object, before: object, after: object, limit: object
-) -> tuple[list[dict], bool]:
+) -> tuple[list[dict[str, Any]], bool]:
     """A page in ascending seq: before a seq, after a seq, or the latest."""
     cfg = current_app.config
     before_seq = integer(before, "before", minimum=0, required=False)
@@ -397,7 +397,7 @@ _REACTIONS_OF = (
 )
 
 
-def rows_to_dicts(rows: Sequence[Any]) -> list[dict]:
+def rows_to_dicts(rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Message rows to contract dicts, with their reactions in one query."""
     return [as_dict(message) for message in rows_to_objects(rows)]
 

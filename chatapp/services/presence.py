@@ -9,6 +9,7 @@ so a quick reconnect never flaps.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import select
@@ -23,20 +24,20 @@ from .state import SharedState
 
 
 def state() -> SharedState:
-    return current_app.extensions["chat.state"]
+    return cast(SharedState, current_app.extensions["chat.state"])
 
 
 def online_ids(user_ids: Iterable[int]) -> set[int]:
     return state().online_users(user_ids)
 
 
-def users_to_dicts(users: Iterable[User]) -> list[dict]:
+def users_to_dicts(users: Iterable[User]) -> list[dict[str, Any]]:
     users = list(users)
     online = online_ids(u.id for u in users)
     return [u.to_dict(online=u.id in online) for u in users]
 
 
-def user_dict(user: User) -> dict:
+def user_dict(user: User) -> dict[str, Any]:
     return user.to_dict(online=user.id in online_ids([user.id]))
 
 
@@ -80,7 +81,7 @@ def disconnect(user_id: int, conn_id: str) -> bool:
 
 
 def grace_seconds() -> float:
-    return current_app.config["PRESENCE_OFFLINE_GRACE_SECONDS"]
+    return cast(float, current_app.config["PRESENCE_OFFLINE_GRACE_SECONDS"])
 
 
 def settle_after_grace(user_id: int) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import current_app
 
 from .errors import RateLimited
@@ -9,7 +11,7 @@ from .state import SharedState
 
 
 def _state() -> SharedState:
-    return current_app.extensions["chat.state"]
+    return cast(SharedState, current_app.extensions["chat.state"])
 
 
 def check_message(user_id: int) -> None:

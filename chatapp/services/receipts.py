@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ..contract import events as contract
 from ..contract import objects as contract_objects
@@ -16,7 +17,7 @@ from .conversations import get_member, member_ids
 from .validation import integer
 
 
-def _advance(conversation_id: int, user_id: int, column, target: int) -> bool:
+def _advance(conversation_id: int, user_id: int, column: InstrumentedAttribute[int], target: int) -> bool:
     """Move a member's position to ``target`` if it is behind; True when it moved.
 
     A conditional UPDATE rather than writing back a value read earlier: two
@@ -33,7 +34,7 @@ def _advance(conversation_id: int, user_id: int, column, target: int) -> bool:
     return result.rowcount > 0
 
 
-def mark_read(user: User, conversation_id: object, seq: object) -> dict:
+def mark_read(user: User, conversation_id: object, seq: object) -> dict[str, Any]:
     """Move ``last_read_seq`` forward (never back; clamped to ``last_seq``)."""
     target = integer(seq, "seq", minimum=0)
     assert target is not None
@@ -70,7 +71,7 @@ def mark_read(user: User, conversation_id: object, seq: object) -> dict:
     return result
 
 
-def mark_delivered(user: User, conversation_id: object, seq: object) -> dict:
+def mark_delivered(user: User, conversation_id: object, seq: object) -> dict[str, Any]:
     """Contract extension: a device acknowledges receipt up to ``seq``."""
     target = integer(seq, "seq", minimum=0)
     assert target is not None
@@ -104,7 +105,7 @@ def total_unread(user_id: int) -> int:
     return db.session.scalar(total) or 0
 
 
-def ready_state(user: User) -> tuple[list[dict], int]:
+def ready_state(user: User) -> tuple[list[dict[str, Any]], int]:
     """The ``ready`` event's conversation cursors (as dicts) and total."""
     positions, total = ready_positions(user)
     return [as_dict(position) for position in positions], total

@@ -21,6 +21,7 @@ version handed back can be missed (versions commit in order, services/versions.p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, select
@@ -76,7 +77,7 @@ class _Position:
         return self.member or self.public
 
 
-def sync(user: User, cursors: object, limit: object, versions: object = MISSING) -> dict:
+def sync(user: User, cursors: object, limit: object, versions: object = MISSING) -> dict[str, Any]:
     """The ``sync`` ack's fields (without ``ok``)."""
     cfg = current_app.config
     if cursors is MISSING or cursors is None:
@@ -208,7 +209,7 @@ class _Answer:
 
 def _v2_answer(
     user: User, answer: _Answer, seen: dict[int, int], since: dict[int, int], positions: dict[int, _Position]
-) -> dict:
+) -> dict[str, Any]:
     asked = set(seen) | set(since)
     visible = {cid for cid in asked if cid in positions and positions[cid].readable}
     departed = _departed(user, {cid for cid in visible if not positions[cid].member})

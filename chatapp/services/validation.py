@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, cast
 
 from .errors import ValidationError, field_error
 
@@ -41,7 +41,7 @@ INVISIBLE_EXTRA = frozenset(
 )
 
 
-def require_object(payload: Any) -> dict:
+def require_object(payload: Any) -> dict[str, Any]:
     if payload is None:
         return {}
     if not isinstance(payload, dict):
@@ -148,7 +148,7 @@ def choice(value: Any, field: str, options: tuple[str, ...], default: str) -> st
         return default
     if value not in options:
         raise field_error(field, f"must be one of {', '.join(options)}")
-    return value
+    return cast(str, value)  # equal to one of the options
 
 
 def id_list(value: Any, field: str, *, max_items: int) -> list[int]:
