@@ -22,8 +22,9 @@ Problems in python-socketio 5.18.1 / python-engineio 4.15.1 that this closes:
 
 Flask-SocketIO builds ``socketio.Server`` itself (no server class option), so
 ``install()`` swaps the classes of that instance and of its Engine.IO server
-for these subclasses after ``init_app``, and re-registers the Engine.IO
-``message`` handler, which was bound to the old method.
+after ``init_app``. The overrides of the libraries' private methods are in
+chatapp/realtime/internals.py (``HookedServer``, ``ReaderEndsOnClosedSocket``);
+this module implements their hooks.
 """
 
 from __future__ import annotations
@@ -32,11 +33,10 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-import engineio
 import socketio
-from engineio import exceptions as eio_exceptions
 
 from .. import metrics
 from ..jsonmodule import TooDeep
@@ -101,32 +101,14 @@ class QuietEngineIOLogger:
         return getattr(self.inner, name)
 
 
-class ChatEngineIOServer(engineio.Server):
-    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
-        if event == "message" and args and args[0] not in self.sockets:
-            # The socket was refused (closed) but its reader is still going:
-            # this ends the websocket read loop, or fails the polling POST.
-            raise eio_exceptions.SocketIsClosedError()
-        return super()._trigger_event(event, *args, **kwargs)
-
-
-class _HeaderOnly(socketio.packet.Packet):
-    """Decodes a packet's type, namespace and id, ignoring its JSON (which failed)."""
-
-    class json:  # noqa: N801 (the attribute name Packet uses)
-        @staticmethod
-        def loads(data: str) -> None:
-            return None
-
-
-class ChatServer(socketio.Server):
-    def _handle_eio_message(self, eio_sid: str, data: object) -> None:
+class ChatServer(internals.HookedServer):
+    def on_eio_message(self, eio_sid: str, data: object, handle: Callable[[str, object], None]) -> None:
         if not isinstance(data, str):
             return self._refuse(eio_sid, "binary_frame", "a binary frame")
         if data[:1] in BINARY_TYPES:
             return self._refuse(eio_sid, "binary_packet", "a binary Socket.IO packet")
         try:
-            super()._handle_eio_message(eio_sid, data)
+            handle(eio_sid, data)
         except TooDeep as exc:
             self._refuse_too_deep(eio_sid, data, exc)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
@@ -135,7 +117,8 @@ class ChatServer(socketio.Server):
             # reaches here is the client's malformed packet.
             self._refuse(eio_sid, "malformed_packet", "a malformed Socket.IO packet")
 
-    def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: object) -> None:
+    def on_event(self, eio_sid: str, namespace: str | None, id: int | None, data: object,
+                 handle: Callable[[str, str | None, int | None, object], None]) -> None:
         # An event is a list whose first item is the name (a string). python-socketio
         # dispatches anything to a background task, where a bad shape would raise
         # with a traceback and no ack; refuse it here like other malformed packets.
@@ -148,14 +131,11 @@ class ChatServer(socketio.Server):
             data = [f"reserved:{data[0]}", *data[1:]]
         # The event name only: payloads carry message bodies.
         log.debug("event %.60r on %s from %s", data[0], namespace or "/", eio_sid)
-        super()._handle_event(eio_sid, namespace, id, data)
+        handle(eio_sid, namespace, id, data)
 
     def _refuse_too_deep(self, eio_sid: str, data: str, exc: TooDeep) -> None:
         """An error ack for an event that expects one, so the client is not left waiting."""
-        try:
-            header = _HeaderOnly(encoded_packet=data)
-        except ValueError:
-            header = None
+        header = internals.decode_header(data)
         namespace = (header.namespace if header else None) or "/"
         if (
             header is None
@@ -167,27 +147,17 @@ class ChatServer(socketio.Server):
         metrics.SHED.labels("too_deep").inc()
         _refusals("too_deep", "refused an event nested too deeply (error ack)")
         ack = {"ok": False, **ValidationError(str(exc)).envelope()}
-        self._send_packet(eio_sid, self.packet_class(socketio.packet.ACK, namespace=namespace, id=header.id,
-                                                     data=[ack]))
+        self.send_ack(eio_sid, namespace, header.id, [ack])
 
     def _refuse(self, eio_sid: str, reason: str, description: str) -> None:
         metrics.SHED.labels(reason).inc()
         _refusals(reason, f"closed a socket that sent {description}")
-        self._binary_packet.pop(eio_sid, None)
-        sock = self.eio.sockets.get(eio_sid)
-        if sock is not None:
-            # wait=False: a polling client that never polls again must not
-            # block this task forever on the send queue (Server.disconnect waits).
-            sock.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
-            self.eio.sockets.pop(eio_sid, None)
+        self.drop_attachments(eio_sid)
+        self.close_now(eio_sid)
 
 
 def install(server: socketio.Server) -> None:
-    if type(server) is not socketio.Server or type(server.eio) is not engineio.Server:
-        raise TypeError("expected the plain socketio.Server built by Flask-SocketIO")
-    # These subclasses override private methods (chatapp/realtime/internals.py lists them).
+    # The private methods these hooks stand in for are overridden in chatapp/realtime/internals.py.
     internals.warn_if_changed(log)
-    server.__class__ = ChatServer
-    server.eio.__class__ = ChatEngineIOServer
+    internals.install_server_classes(server, ChatServer, internals.ReaderEndsOnClosedSocket)
     server.eio.logger = QuietEngineIOLogger(server.eio.logger)
-    server.eio.on("message", server._handle_eio_message)

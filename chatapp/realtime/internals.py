@@ -1,7 +1,10 @@
-"""The python-socketio / python-engineio internals this package borrows, in one list.
+"""The python-socketio / python-engineio internals this package borrows: the list and the overrides.
 
-guard.py, managers.py and sessionids.py override or call these; they are not
-public API and may change in any release. ``check()`` (run by
+Every override of, or call to, a private method of the two libraries is in
+this module: the subclasses below turn them into hooks with public names, and
+guard.py, managers.py and sessionids.py implement those hooks (the product
+logic) without touching a private name. The private methods are not public
+API and may change in any release. ``check()`` (run by
 tests/realtime/test_internals.py, so in CI) fails loudly when the installed
 versions differ from the ones the overrides were written and tested for, or
 when a borrowed attribute is gone: upgrade, re-read the library's code for
@@ -12,26 +15,32 @@ source, the behaviour each override relies on (RELIED_ON there).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import version
+from typing import Any
 
 import engineio
 import socketio
+from engineio import exceptions as eio_exceptions
 
 WRITTEN_FOR = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
 
 # (class, attribute, who relies on it and for what)
 BORROWED: list[tuple[type, str, str]] = [
-    (socketio.Server, "_handle_eio_message", "guard: refuse binary/malformed packets before buffering"),
-    (socketio.Server, "_handle_event", "guard: event shape and reserved names"),
-    (socketio.Server, "_send_packet", "guard: error ack for a too-deep event"),
-    (socketio.Server, "_binary_packet", "guard: drop a refused socket's buffered attachments"),
-    (engineio.Server, "_trigger_event", "guard: end a refused socket's reader"),
-    (engineio.Server, "generate_id", "sessionids: the one place session ids are made"),
-    (socketio.RedisManager, "_publish", "managers: batching and failure counting"),
-    (socketio.RedisManager, "_listen", "managers: split batches"),
-    (socketio.RedisManager, "_redis_connect", "managers: keep subscribe confirmations"),
-    (socketio.RedisManager, "_redis_listen_with_retries", "managers: resync after a lost subscription"),
-    (socketio.RedisManager, "_handle_close_room", "managers: disconnect a room on every worker"),
+    (socketio.Server, "_handle_eio_message", "HookedServer.on_eio_message (guard): refuse binary/malformed packets"),
+    (socketio.Server, "_handle_event", "HookedServer.on_event (guard): event shape and reserved names"),
+    (socketio.Server, "_send_packet", "HookedServer.send_ack (guard): error ack for a too-deep event"),
+    (socketio.Server, "_binary_packet", "HookedServer.drop_attachments (guard): a refused socket's attachments"),
+    (engineio.Server, "_trigger_event", "ReaderEndsOnClosedSocket (guard): end a refused socket's reader"),
+    (engineio.Server, "generate_id", "prefix_session_ids (sessionids): the one place session ids are made"),
+    (socketio.RedisManager, "_publish", "HookedRedisManager.publish (managers): batching and failure counting"),
+    (socketio.RedisManager, "_listen", "HookedRedisManager: split batches"),
+    (socketio.RedisManager, "_redis_connect", "HookedRedisManager: keep subscribe confirmations"),
+    (socketio.RedisManager, "_redis_listen_with_retries",
+     "HookedRedisManager.subscription_restored (managers): resync after a lost subscription"),
+    (socketio.RedisManager, "_handle_close_room",
+     "HookedRedisManager.disconnect_local (managers): disconnect a room on every worker"),
+    (socketio.RedisManager, "_get_logger", "HookedRedisManager.queue_logger (managers): the manager's own logger"),
 ]
 
 
@@ -63,3 +72,179 @@ def _set_in_init(cls: type, attribute: str) -> bool:
         if code is not None and attribute in code.co_names:
             return True
     return False
+
+
+# ---------------------------------------------------------------- Engine.IO and Socket.IO servers (guard.py)
+
+
+class ReaderEndsOnClosedSocket(engineio.Server):
+    """After the server closes a socket, engineio's websocket reader keeps
+    dispatching what the client sends; a closed socket's next message ends it."""
+
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "message" and args and args[0] not in self.sockets:
+            # This ends the websocket read loop, or fails the polling POST.
+            raise eio_exceptions.SocketIsClosedError()
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class _HeaderOnly(socketio.packet.Packet):
+    """Decodes a packet's type, namespace and id, ignoring its JSON (which failed)."""
+
+    class json:  # noqa: N801 (the attribute name Packet uses)
+        @staticmethod
+        def loads(data: str) -> None:
+            return None
+
+
+def decode_header(data: str) -> socketio.packet.Packet | None:
+    """A text packet's type, namespace and id (its data left out), or None if even those do not decode."""
+    try:
+        return _HeaderOnly(encoded_packet=data)
+    except ValueError:
+        return None
+
+
+class HookedServer(socketio.Server):
+    """socketio.Server with its private packet entry points as hooks.
+
+    A subclass implements ``on_eio_message`` (every Engine.IO message, before
+    python-socketio decodes or buffers it) and ``on_event`` (every decoded
+    event, before it is dispatched); each receives the library's own handler
+    to call when the packet is accepted.
+    """
+
+    def _handle_eio_message(self, eio_sid: str, data: object) -> None:
+        self.on_eio_message(eio_sid, data, super()._handle_eio_message)
+
+    def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: object) -> None:
+        self.on_event(eio_sid, namespace, id, data, super()._handle_event)
+
+    def on_eio_message(self, eio_sid: str, data: object, handle: Callable[[str, object], None]) -> None:
+        handle(eio_sid, data)
+
+    def on_event(self, eio_sid: str, namespace: str | None, id: int | None, data: object,
+                 handle: Callable[[str, str | None, int | None, object], None]) -> None:
+        handle(eio_sid, namespace, id, data)
+
+    def send_ack(self, eio_sid: str, namespace: str, id: int, data: list[Any]) -> None:
+        self._send_packet(eio_sid, self.packet_class(socketio.packet.ACK, namespace=namespace, id=id, data=data))
+
+    def drop_attachments(self, eio_sid: str) -> None:
+        """Forget the binary attachments buffered for ``eio_sid``."""
+        self._binary_packet.pop(eio_sid, None)
+
+    def close_now(self, eio_sid: str) -> None:
+        """Close an Engine.IO socket without waiting for its send queue."""
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None:
+            # wait=False: a polling client that never polls again must not
+            # block this task forever on the send queue (Server.disconnect waits).
+            sock.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
+            self.eio.sockets.pop(eio_sid, None)
+
+
+def install_server_classes(server: socketio.Server, server_class: type[HookedServer],
+                           eio_class: type[ReaderEndsOnClosedSocket]) -> None:
+    """Flask-SocketIO builds ``socketio.Server`` itself (no server class option):
+    swap the classes of that instance and of its Engine.IO server, and
+    re-register the Engine.IO ``message`` handler, which was bound to the old method."""
+    if type(server) is not socketio.Server or type(server.eio) is not engineio.Server:
+        raise TypeError("expected the plain socketio.Server built by Flask-SocketIO")
+    server.__class__ = server_class
+    server.eio.__class__ = eio_class
+    server.eio.on("message", server._handle_eio_message)
+
+
+# ---------------------------------------------------------------- session ids (sessionids.py)
+
+
+def prefix_session_ids(eio_server: engineio.Server, prefix: str) -> None:
+    """Every session id ``eio_server`` makes (python-socketio's sids too) starts with ``prefix``."""
+    random_id: Callable[[], str] = eio_server.generate_id
+
+    def generate_id() -> str:
+        return prefix + random_id()
+
+    eio_server.generate_id = generate_id
+
+
+# ---------------------------------------------------------------- the Redis client manager (managers.py)
+
+
+class HookedRedisManager(socketio.RedisManager):
+    """socketio.RedisManager with its private pub/sub methods as hooks.
+
+    * ``publish(data)``: every message to the other workers (python-socketio's
+      emits included); None when python-socketio gave up (it logs and swallows).
+    * ``publish_many(messages)``: several messages as one Redis message, split
+      back on every receiving worker.
+    * ``publish_disconnect_room(room, namespace)``: every worker's
+      ``disconnect_local(room, namespace)`` runs (a ``close_room`` message with
+      a ``disconnect`` flag; a worker without this class merely closes the room).
+    * ``subscription_restored()``: the Redis subscription was re-established,
+      so messages published meanwhile are lost (pub/sub is at-most-once).
+    """
+
+    def publish(self, data: object) -> object:
+        return super()._publish(data)
+
+    def publish_many(self, messages: list[object]) -> None:
+        if len(messages) == 1:
+            self.publish(messages[0])
+        elif messages:
+            self.publish({"method": "batch", "messages": messages, "host_id": self.host_id})
+
+    def publish_disconnect_room(self, room: str, namespace: str) -> None:
+        self.publish(
+            {"method": "close_room", "room": room, "namespace": namespace, "disconnect": True, "host_id": self.host_id}
+        )
+
+    def disconnect_local(self, room: str, namespace: str) -> None:
+        raise NotImplementedError
+
+    def queue_logger(self) -> Any:
+        """The logger python-socketio's manager reports to (the server's, or its own)."""
+        return self._get_logger()
+
+    def subscription_restored(self) -> None:
+        pass
+
+    def _publish(self, data: object) -> object:
+        return self.publish(data)
+
+    def _listen(self) -> Iterator[object]:
+        for raw in super()._listen():
+            yield from self._split(raw)
+
+    def _split(self, raw: object) -> Iterable[object]:
+        try:
+            data = self.json.loads(raw)
+        except Exception:
+            return ()  # python-socketio ignores undecodable messages too
+        if isinstance(data, dict) and data.get("method") == "batch":
+            # Each keeps its sender's host_id, so a worker skips its own.
+            return [m for m in data.get("messages") or () if isinstance(m, dict)]
+        return (data,)
+
+    def _redis_connect(self) -> None:
+        super()._redis_connect()
+        # Keep subscribe confirmations: they tell us when a subscription was restored.
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
+
+    def _redis_listen_with_retries(self) -> Iterator[object]:
+        subscriptions = 0
+        for message in super()._redis_listen_with_retries():
+            if isinstance(message, dict) and message.get("type") == "subscribe":
+                subscriptions += 1
+                if subscriptions > 1:
+                    self.subscription_restored()
+            yield message
+
+    def _handle_close_room(self, message: dict[str, Any]) -> None:
+        if message.get("disconnect"):
+            room = message.get("room")
+            if isinstance(room, str):  # our own publishers always name one
+                self.disconnect_local(room, message.get("namespace") or "/")
+        else:
+            super()._handle_close_room(message)

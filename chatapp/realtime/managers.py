@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import socketio
+
+from ..contract.events import Resync
+from ..contract.objects import as_dict
+from . import NAMESPACE, internals
 
 
 def _disconnect_local(manager: socketio.Manager, room: str, namespace: str) -> None:
@@ -34,13 +37,15 @@ class ChatManager(socketio.Manager):
         yield
 
 
-class ChatRedisManager(socketio.RedisManager):
+class ChatRedisManager(internals.HookedRedisManager):
     """Redis-backed manager for several workers.
 
     ``batch()`` turns the emits of one commit (a DM's ``message:new`` and
     ``unread``; a 100-member room's 99 ``unread``) into one Redis message:
     one round trip for the sender's worker and one decode for every other
-    worker, instead of one per emit. Receivers split it back (``_listen``).
+    worker, instead of one per emit. Receivers split it back. The overrides
+    of RedisManager's private methods are in chatapp/realtime/internals.py
+    (``HookedRedisManager``); this class implements their hooks.
     """
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -58,30 +63,16 @@ class ChatRedisManager(socketio.RedisManager):
             yield
         finally:
             messages, self._batch.messages = self._batch.messages, None
-            if len(messages) == 1:
-                self._publish(messages[0])
-            elif messages:
-                self._publish({"method": "batch", "messages": messages, "host_id": self.host_id})
+            self.publish_many(messages)
 
-    def _listen(self) -> Iterator[object]:
-        for raw in super()._listen():
-            try:
-                data = self.json.loads(raw)
-            except Exception:
-                continue  # python-socketio ignores undecodable messages too
-            if isinstance(data, dict) and data.get("method") == "batch":
-                yield from (m for m in data.get("messages") or () if isinstance(m, dict))
-            else:
-                yield data
-
-    def _publish(self, data: object) -> object:
+    def publish(self, data: object) -> object:
         buffered = getattr(self._batch, "messages", None)
         if buffered is not None:
             buffered.append(data)
             return True
         # python-socketio logs and swallows a failed publish (it returns None
         # after its retry); count it, so that a broken queue shows in /metrics.
-        result = super()._publish(data)
+        result = super().publish(data)
         if result is None:
             from ..metrics import PUBLISH_FAILURES
 
@@ -89,35 +80,17 @@ class ChatRedisManager(socketio.RedisManager):
         return result
 
     def disconnect_room(self, room: str, namespace: str) -> None:
+        self.disconnect_local(room, namespace)
+        self.publish_disconnect_room(room, namespace)
+
+    def disconnect_local(self, room: str, namespace: str) -> None:
         _disconnect_local(self, room, namespace)
-        self._publish(
-            {"method": "close_room", "room": room, "namespace": namespace, "disconnect": True, "host_id": self.host_id}
-        )
 
-    def _redis_connect(self) -> None:
-        super()._redis_connect()
-        # Keep subscribe confirmations: they tell us when a subscription was restored.
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
-
-    def _redis_listen_with_retries(self) -> Iterator[object]:
-        """After the subscription to Redis is re-established (Redis restarted,
-        network blip), events published meanwhile are lost: pub/sub is
-        at-most-once. Tell this worker's sockets to ``sync`` (contract extension
-        ``resync``); the database has everything."""
-        subscriptions = 0
-        for message in super()._redis_listen_with_retries():
-            if isinstance(message, dict) and message.get("type") == "subscribe":
-                subscriptions += 1
-                if subscriptions > 1:
-                    self._get_logger().warning("message queue subscription restored: asking clients to sync")
-                    self.server.emit("resync", {"reason": "message_queue_reconnected"}, namespace="/chat",
-                                     ignore_queue=True)
-            yield message
-
-    def _handle_close_room(self, message: dict[str, Any]) -> None:
-        if message.get("disconnect"):
-            room = message.get("room")
-            if isinstance(room, str):  # our own publishers always name one
-                _disconnect_local(self, room, message.get("namespace") or "/")
-        else:
-            super()._handle_close_room(message)
+    def subscription_restored(self) -> None:
+        """Events published while the subscription to Redis was down (Redis
+        restarted, network blip) are lost: pub/sub is at-most-once. Tell this
+        worker's sockets to ``sync`` (contract extension ``resync``); the
+        database has everything."""
+        self.queue_logger().warning("message queue subscription restored: asking clients to sync")
+        resync = Resync(reason="message_queue_reconnected")
+        self.server.emit(resync.NAME, as_dict(resync), namespace=NAMESPACE, ignore_queue=True)

@@ -13,15 +13,17 @@ load-balancer side and what it costs.
 ``generate_id()`` is a public method of python-engineio's Server, the one
 place it makes session ids (a test pins that); python-socketio draws its per-namespace sids from it too, so a client's
 ``socket.id`` names its worker as well. The random part is python-engineio's
-own (96 random bits and a counter), so the sid stays unguessable.
+own (96 random bits and a counter), so the sid stays unguessable. The hook
+itself is ``internals.prefix_session_ids``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from typing import Any
+
+from . import internals
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +49,7 @@ def install(eio_server: Any, worker_id: str | None, *, clustered: bool = False) 
         return
     if not WORKER_ID.match(worker_id):
         raise ValueError(f"CHAT_WORKER_ID must match {WORKER_ID.pattern}, got {worker_id!r}")
-    prefix = worker_id + SEPARATOR
-    random_id: Callable[[], str] = eio_server.generate_id
-
-    def generate_id() -> str:
-        return prefix + random_id()
-
-    eio_server.generate_id = generate_id
+    internals.prefix_session_ids(eio_server, worker_id + SEPARATOR)
 
 
 def worker_of(sid: str) -> str | None:

@@ -3,21 +3,23 @@ upgrade that moves them fails here, in CI, not silently in production."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import logging
+import pathlib
 
 import engineio.socket
 import pytest
 import socketio
 
-from chatapp.realtime import internals
+from chatapp.realtime import guard, internals, managers, sessionids
 
 
 def test_the_installed_libraries_are_the_versions_the_overrides_were_written_for() -> None:
     assert internals.check() == []
 
 
-def test_the_engineio_message_handler_is_the_socketio_method_guard_replaces() -> None:
+def test_the_engineio_message_handler_is_the_socketio_method_hooked_server_replaces() -> None:
     server = socketio.Server(async_mode="threading")
     assert server.eio.handlers["message"] == server._handle_eio_message
 
@@ -33,21 +35,21 @@ def test_session_ids_come_from_generate_id() -> None:
 # it must still contain, why). A failure names the override to re-read.
 RELIED_ON = [
     (engineio.socket.Socket.receive, "_trigger_event('message', self.sid",
-     "guard.ChatEngineIOServer._trigger_event: a message names its socket first"),
+     "internals.ReaderEndsOnClosedSocket._trigger_event: a message names its socket first"),
     (socketio.Server._handle_eio_message, "_binary_packet",
-     "guard.ChatServer._refuse: attachments are buffered per eio sid there"),
+     "internals.HookedServer.drop_attachments: attachments are buffered per eio sid there"),
     (socketio.PubSubManager._thread, "isinstance(message, dict)",
-     "managers.ChatRedisManager._listen: yielding decoded dicts (a split batch) is accepted"),
+     "internals.HookedRedisManager._listen: yielding decoded dicts (a split batch) is accepted"),
     (socketio.PubSubManager._thread, "data.get('host_id') != self.host_id",
-     "managers: each split message keeps its sender's host_id, so a worker skips its own"),
+     "internals.HookedRedisManager.publish_many: a split message keeps its sender's host_id (skip your own)"),
     (socketio.PubSubManager._thread, "self._handle_close_room(data)",
-     "managers.ChatRedisManager._handle_close_room: close_room messages reach it"),
+     "internals.HookedRedisManager._handle_close_room: close_room messages reach it"),
     (socketio.PubSubManager.emit, "self._publish(",
-     "managers.ChatRedisManager.batch: every cross-worker emit goes through _publish"),
+     "internals.HookedRedisManager._publish: every cross-worker emit goes through it (batching)"),
     (socketio.RedisManager._listen, "self._redis_listen_with_retries()",
-     "managers: the resync on a restored subscription sees every message"),
+     "internals.HookedRedisManager._redis_listen_with_retries: subscription_restored sees every message"),
     (socketio.RedisManager._listen, "message['type'] == 'message'",
-     "managers._redis_connect: the subscribe confirmations it keeps are filtered out here"),
+     "internals.HookedRedisManager._redis_connect: the subscribe confirmations it keeps are filtered out here"),
 ]
 
 
@@ -62,3 +64,21 @@ def test_a_library_the_overrides_were_not_written_for_is_named_in_the_log(monkey
     assert "python-socketio internals: python-socketio 5.18.1 installed, the overrides were written for 0.0.1" in (
         caplog.text
     )
+
+
+def test_the_overrides_keep_their_hooks_once_installed_on_the_flask_socketio_server() -> None:
+    server = socketio.Server(async_mode="threading")
+    guard.install(server)
+    assert isinstance(server, internals.HookedServer) and isinstance(server, guard.ChatServer)
+    assert isinstance(server.eio, internals.ReaderEndsOnClosedSocket)
+    assert server.eio.handlers["message"] == server._handle_eio_message
+
+
+@pytest.mark.parametrize("module", [guard, managers, sessionids], ids=lambda m: m.__name__.rsplit(".", 1)[1])
+def test_only_internals_names_a_private_attribute_of_the_libraries(module) -> None:
+    """guard, managers and sessionids implement hooks; the private names they stand in for live in internals."""
+    borrowed = {attribute for _, attribute, _ in internals.BORROWED}
+    tree = ast.parse(pathlib.Path(module.__file__).read_text())
+    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    assert not (used | defined) & borrowed, f"{module.__name__} reaches past internals.py"
