@@ -44,7 +44,7 @@ def install() -> None:
             self.server = server
             self.impl: Any = None
 
-        def __call__(self, environ: dict, start_response: Any) -> Any:
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
             if "wsgi.websocket" in environ:
                 self.impl = gevent_websocket_wrapper(self.handler, self.server)
             else:

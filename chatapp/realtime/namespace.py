@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app, request
 from flask_socketio import Namespace
@@ -34,7 +34,7 @@ from .tasks import Tasks
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[User, dict], dict]
+Handler = Callable[[User, dict[str, Any]], dict[str, Any]]
 
 
 def current_sid() -> str:
@@ -130,13 +130,13 @@ class ChatNamespace(Namespace):
                 return {"ok": False, **ValidationError(f"unknown event {event!r:.60}").envelope()}
             return self._run(handler, event, sid, payload)
 
-    def _session(self, sid: str | None = None) -> dict | None:
+    def _session(self, sid: str | None = None) -> dict[str, Any] | None:
         try:
-            return self.socketio.server.get_session(sid or current_sid(), NAMESPACE)
+            return cast(dict[str, Any], self.socketio.server.get_session(sid or current_sid(), NAMESPACE))
         except KeyError:
             return None
 
-    def _run(self, handler: Handler, event: str, sid: str, payload: tuple) -> dict:
+    def _run(self, handler: Handler, event: str, sid: str, payload: tuple[Any, ...]) -> dict[str, Any]:
         try:
             session = self._session(sid)
             # The user loaded at connect, kept detached in the socket's session:
@@ -163,7 +163,7 @@ class ChatNamespace(Namespace):
 
     # ------------------------------------------------------------ events
 
-    def send(self, user: User, data: dict) -> dict:
+    def send(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         # Admission control: above capacity, sends would queue on the database
         # without bound (memory, then latency for everyone). Refuse the excess
         # at once with a retryable error and count it.
@@ -180,7 +180,7 @@ class ChatNamespace(Namespace):
             with self._admission:
                 self._sends_in_flight -= 1
 
-    def _send(self, user: User, data: dict) -> dict:
+    def _send(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         send = parse(contract.SendPayload, data)
         message, _created = messaging.send_message(user, send.conversation_id, send.body, send.client_id)
@@ -191,38 +191,38 @@ class ChatNamespace(Namespace):
     # (chatapp/contract/events.py, answering validation_error with fields);
     # the services then apply the rules that need more than a type.
 
-    def edit(self, user: User, data: dict) -> dict:
+    def edit(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         edit = parse(contract.EditPayload, data)
         return {"message": messaging.edit_message(user, edit.message_id, edit.body)}
 
-    def delete(self, user: User, data: dict) -> dict:
+    def delete(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         messaging.delete_message(user, parse(contract.MessageIdPayload, data).message_id)
         return {}
 
-    def react(self, user: User, data: dict) -> dict:
+    def react(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         reaction = parse(contract.ReactPayload, data)
         return {"message": messaging.react(user, reaction.message_id, reaction.emoji, add=True)}
 
-    def unreact(self, user: User, data: dict) -> dict:
+    def unreact(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         reaction = parse(contract.ReactPayload, data)
         return {"message": messaging.react(user, reaction.message_id, reaction.emoji, add=False)}
 
-    def typing(self, user: User, data: dict) -> dict:
+    def typing(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         typed = parse(contract.TypingPayload, data)
         typing_indicator.set_typing(user, typed.conversation_id, typed.typing)
         return {}
 
-    def read(self, user: User, data: dict) -> dict:
+    def read(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         position = parse(contract.SeqPayload, data)
         result = receipts.mark_read(user, position.conversation_id, position.seq)
         return {"last_read_seq": result["last_read_seq"], "unread_count": result["unread_count"]}
 
-    def delivered(self, user: User, data: dict) -> dict:
+    def delivered(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         position = parse(contract.SeqPayload, data)
         result = receipts.mark_delivered(user, position.conversation_id, position.seq)
         return {"delivered_seq": result["delivered_seq"]}
 
-    def sync(self, user: User, data: dict) -> dict:
+    def sync(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         request = parse(contract.SyncPayload, data)
         versions = MISSING if request.versions is UNSET else request.versions
         return catch_up.sync(user, request.cursors, None if request.limit is UNSET else request.limit, versions)

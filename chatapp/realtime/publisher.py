@@ -8,6 +8,8 @@ gets it, on whichever worker it is connected.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
+from typing import cast
 
 from flask_socketio import SocketIO
 
@@ -40,9 +42,9 @@ def make_publisher(socketio: SocketIO) -> Publisher:
 
             PUBLISH_FAILURES.inc()
 
-    def batch():
+    def batch() -> AbstractContextManager[None]:
         """One message-queue publish for every event published inside (managers.py)."""
-        return socketio.server.manager.batch()
+        return cast(AbstractContextManager[None], socketio.server.manager.batch())
 
     publish.batch = batch  # type: ignore[attr-defined]
     return publish

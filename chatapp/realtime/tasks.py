@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -31,7 +33,7 @@ class Tasks:
         self._users: dict[str, int] = {}
         self.closed = False
 
-    def _spawn(self, target, *args) -> None:
+    def _spawn(self, target: Callable[..., object], *args: object) -> None:
         """Start a one-shot task and remember it until it ends (see ``shutdown``)."""
 
         def run() -> None:
@@ -56,7 +58,7 @@ class Tasks:
             if hasattr(task, "join"):  # threads and greenlets; eventlet is not used by tests
                 task.join(timeout)
 
-    def emit_when_connected(self, sid: str, event: str, payload: dict) -> None:
+    def emit_when_connected(self, sid: str, event: str, payload: dict[str, Any]) -> None:
         """Emit right after the handshake completes.
 
         The connect handler runs before python-socketio sends the CONNECT
@@ -65,7 +67,7 @@ class Tasks:
         """
         self._spawn(self._emit_when_connected, sid, event, payload)
 
-    def _emit_when_connected(self, sid: str, event: str, payload: dict) -> None:
+    def _emit_when_connected(self, sid: str, event: str, payload: dict[str, Any]) -> None:
         manager = self.socketio.server.manager
         waited = 0.0
         while not manager.is_connected(sid, NAMESPACE):
