@@ -12,7 +12,7 @@ services/validation.py, where the services apply them to these values.
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import msgspec
 
@@ -35,7 +35,26 @@ def parse(kind: type[T], data: Any) -> T:
         return msgspec.convert(data, kind, strict=True)
     except msgspec.ValidationError as exc:
         field, reason = describe(str(exc))
+        if reason == NOT_ALLOWED:
+            reason = _choices(kind, field) or reason
         raise ValidationError(f"{field}: {reason}", fields={field: reason}) from None
+
+
+NOT_ALLOWED = "not one of the allowed values"
+
+
+def _choices(kind: type[msgspec.Struct], field: str) -> str | None:
+    """"must be one of a, b" for a top-level Literal field, in the words of validation.choice."""
+    hint = get_type_hints(kind, include_extras=True).get(field)
+    stack: list[Any] = [hint]
+    options: list[str] = []
+    while stack:
+        node = stack.pop()
+        if get_origin(node) is Literal:
+            options.extend(str(option) for option in get_args(node))
+        else:
+            stack.extend(get_args(node))
+    return f"must be one of {', '.join(options)}" if options else None
 
 
 def describe(error: str) -> tuple[str, str]:
@@ -63,7 +82,7 @@ def describe(error: str) -> tuple[str, str]:
     if expected:
         return field, _TYPE_WORDS.get(expected.group(1), text)
     if text.startswith("Invalid enum value"):
-        return field, "not one of the allowed values"
+        return field, NOT_ALLOWED
     return field, text
 
 

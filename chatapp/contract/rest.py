@@ -44,14 +44,14 @@ Password = Annotated[str, Meta(extra_json_schema={"minLength": limits.MIN_PASSWO
 class RegisterRequest(Request):
     username: str
     password: Password
-    display_name: str | UnsetType = UNSET
-    device_name: str | UnsetType = UNSET
+    display_name: str | None | UnsetType = UNSET
+    device_name: str | None | UnsetType = UNSET
 
 
 class LoginRequest(Request):
     username: str
     password: str
-    device_name: str | UnsetType = UNSET
+    device_name: str | None | UnsetType = UNSET
 
 
 class CreateDirectRequest(Request, tag_field="type", tag="direct"):
@@ -60,18 +60,20 @@ class CreateDirectRequest(Request, tag_field="type", tag="direct"):
 
 class CreateGroupRequest(Request, tag_field="type", tag="group"):
     name: Annotated[str, Meta(extra_json_schema={"minLength": 1, "maxLength": limits.MAX_NAME_CHARS})]
-    member_ids: list[Id] | UnsetType = UNSET
-    visibility: limits.Visibility | UnsetType = UNSET
-    posting: limits.Posting | UnsetType = UNSET
+    member_ids: list[Id] | None | UnsetType = UNSET
+    visibility: limits.Visibility | None | UnsetType = UNSET
+    posting: limits.Posting | None | UnsetType = UNSET
 
 
 CreateConversationRequest = CreateDirectRequest | CreateGroupRequest
 
 
 class UpdateConversationRequest(Request):
+    """An absent field is left as it is."""
+
     name: str | UnsetType = UNSET
-    visibility: limits.Visibility | UnsetType = UNSET
-    posting: limits.Posting | UnsetType = UNSET
+    visibility: limits.Visibility | None | UnsetType = UNSET
+    posting: limits.Posting | None | UnsetType = UNSET
 
 
 class SendRequest(Request):
