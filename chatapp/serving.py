@@ -48,10 +48,11 @@ def eventlet_protocol(header_timeout: float, idle_timeout: float) -> type:
     import eventlet.wsgi
 
     class DeadlineProtocol(eventlet.wsgi.HttpProtocol):
-        def _read_request_line(self):  # eventlet's hook for the request line
+        def _read_request_line(self) -> bytes | str:  # eventlet's hook for the request line ('' when closed)
             timer = eventlet.Timeout(idle_timeout)
             try:
-                return super()._read_request_line()
+                line: bytes | str = super()._read_request_line()
+                return line
             except eventlet.Timeout as expired:
                 if expired is not timer:
                     raise
@@ -60,10 +61,11 @@ def eventlet_protocol(header_timeout: float, idle_timeout: float) -> type:
             finally:
                 timer.cancel()
 
-        def parse_request(self):  # reads the headers
+        def parse_request(self) -> bool:  # reads the headers
             timer = eventlet.Timeout(header_timeout)
             try:
-                return super().parse_request()
+                parsed: bool = super().parse_request()
+                return parsed
             except eventlet.Timeout as expired:
                 if expired is not timer:
                     raise
@@ -81,10 +83,11 @@ def gevent_handler(header_timeout: float, idle_timeout: float) -> type:
     from geventwebsocket.handler import WebSocketHandler
 
     class DeadlineHandler(WebSocketHandler):
-        def read_requestline(self):
+        def read_requestline(self) -> str:  # decoded as latin-1 by gevent
             timer = gevent.Timeout.start_new(idle_timeout)
             try:
-                return super().read_requestline()
+                line: str = super().read_requestline()
+                return line
             except gevent.Timeout as expired:
                 if expired is not timer:
                     raise
@@ -92,10 +95,11 @@ def gevent_handler(header_timeout: float, idle_timeout: float) -> type:
             finally:
                 timer.close()
 
-        def read_request(self, raw_requestline):
+        def read_request(self, raw_requestline: str) -> bool:
             timer = gevent.Timeout.start_new(header_timeout)
             try:
-                return super().read_request(raw_requestline)
+                parsed: bool = super().read_request(raw_requestline)
+                return parsed
             except gevent.Timeout as expired:
                 if expired is not timer:
                     raise

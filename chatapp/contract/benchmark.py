@@ -112,16 +112,18 @@ def run(number: int = 100_000) -> dict[str, float]:
             client_id: Annotated[str, pydantic.Field(min_length=1, max_length=64)]
 
         def _pd_message() -> bytes:
-            return PdMessage.model_construct(
+            encoded: bytes = PdMessage.model_construct(
                 id=1, conversation_id=12, seq=7, sender_id=3, body=BODY, client_id=CLIENT_ID,
                 created_at=STAMP, edited_at=None, deleted=False, reactions={}, version=9,
             ).model_dump_json().encode()
+            return encoded
 
         def _pd_message_validated() -> bytes:
-            return PdMessage(
+            encoded: bytes = PdMessage(
                 id=1, conversation_id=12, seq=7, sender_id=3, body=BODY, client_id=CLIENT_ID,
                 created_at=STAMP, edited_at=None, deleted=False, reactions={}, version=9,
             ).model_dump_json().encode()
+            return encoded
 
         cases["message: pydantic model_construct + model_dump_json"] = _pd_message
         cases["message: pydantic validated + model_dump_json"] = _pd_message_validated

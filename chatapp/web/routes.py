@@ -3,7 +3,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, send_from_directory
+from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -18,7 +19,7 @@ CLIENT_CSP = (
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> tuple[Response, int]:
     """Per worker: 200 when the database and the queue answer, 503 ``degraded`` otherwise."""
     try:
         db.session.execute(text("SELECT 1"))
@@ -45,7 +46,7 @@ def healthz():
 
 
 @bp.get("/metrics")
-def metrics():
+def metrics() -> tuple[bytes, int, dict[str, str]]:
     return generate_latest(), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
 
@@ -54,7 +55,7 @@ def _dist() -> Path:
 
 
 @bp.get("/")
-def index():
+def index() -> ResponseReturnValue:
     dist = _dist()
     if not (dist / "index.html").is_file():
         return (
@@ -74,7 +75,7 @@ def index():
 
 
 @bp.get("/<path:filename>")
-def client_file(filename: str):
+def client_file(filename: str) -> ResponseReturnValue:
     dist = _dist()
     if not (dist / filename).is_file():
         return jsonify({"error": {"code": "not_found", "message": "not found"}}), 404
@@ -84,6 +85,6 @@ def client_file(filename: str):
     return response
 
 
-def _no_cache(response):
+def _no_cache(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-cache"
     return response
