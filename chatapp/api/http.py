@@ -32,7 +32,7 @@ HTTP_CODES = {
 }
 
 
-def json_body() -> dict:
+def json_body() -> dict[str, Any]:
     """The request body as a JSON object, or ``validation_error``."""
     if not request.is_json:
         raise ValidationError("send a JSON object with Content-Type: application/json")
@@ -63,7 +63,7 @@ def answer(kind: type[msgspec.Struct], status: int = 200, **fields: Any) -> tupl
     return current_app.response_class(msgspec.json.encode(body), mimetype="application/json"), status
 
 
-def optional_json_body() -> dict:
+def optional_json_body() -> dict[str, Any]:
     """For endpoints whose body is optional: empty is {}, anything else must be an object."""
     if not request.get_data(cache=True):
         return {}
@@ -89,7 +89,7 @@ def path_id(raw: str, field: str) -> int:
     return entity_id(int(raw, 10), field)
 
 
-def error_response(code: str, message: str, status: int, **extra: object):
+def error_response(code: str, message: str, status: int, **extra: object) -> tuple[Response, int]:
     body = {"error": {"code": code, "message": message, **extra}}
     return jsonify(body), status
 
@@ -98,7 +98,7 @@ def register_error_handlers(app: Flask) -> None:
     app.before_request(refuse_unstorable_url_text)
 
     @app.errorhandler(ChatError)
-    def chat_error(exc: ChatError):
+    def chat_error(exc: ChatError) -> Response:
         db.session.rollback()
         response = jsonify(exc.envelope())
         response.status_code = exc.status
@@ -107,27 +107,27 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(RequestEntityTooLarge)
-    def too_large(exc: RequestEntityTooLarge):
+    def too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
         return error_response("payload_too_large", "the body is larger than the limit", 413)
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
         status = exc.code or 500
         return error_response(HTTP_CODES.get(status, "internal"), exc.description or exc.name, status)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
-    def database_down(exc: Exception):
+    def database_down(exc: Exception) -> tuple[Response, int]:
         db.session.rollback()
         log.warning("database unavailable: %s", type(exc).__name__)
         return error_response("unavailable", "the database is unavailable, retry later", 503)
 
     @app.errorhandler(PoolTimeout)
-    def pool_exhausted(exc: PoolTimeout):
+    def pool_exhausted(exc: PoolTimeout) -> Response:
         return chat_error(database_busy())
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
+    def unexpected(exc: Exception) -> tuple[Response, int]:
         db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response("internal", "internal error", 500)

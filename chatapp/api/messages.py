@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, request
-from flask_login import login_required
+from flask.typing import ResponseReturnValue
 
 from ..contract import rest
 from ..contract.objects import UNSET
@@ -11,13 +11,14 @@ from ..services import sync as catch_up
 from ..services.validation import MISSING, query_int
 from .http import answer, json_body, path_id
 from .principal import me
+from .typed import login_required
 
 bp = Blueprint("messages", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/conversations/<conversation_id>/messages")
 @login_required
-def history(conversation_id: str):
+def history(conversation_id: str) -> ResponseReturnValue:
     cid = path_id(conversation_id, "conversation_id")
     args = request.args
     messages, has_more = messaging.history(
@@ -31,7 +32,7 @@ def history(conversation_id: str):
 
 @bp.post("/conversations/<conversation_id>/messages")
 @login_required
-def send(conversation_id: str):
+def send(conversation_id: str) -> ResponseReturnValue:
     cid = path_id(conversation_id, "conversation_id")
     body = parse(rest.SendRequest, json_body())
     message, created = messaging.send_message(me(), cid, body.body, body.client_id)
@@ -40,7 +41,7 @@ def send(conversation_id: str):
 
 @bp.patch("/messages/<message_id>")
 @login_required
-def edit(message_id: str):
+def edit(message_id: str) -> ResponseReturnValue:
     mid = path_id(message_id, "message_id")
     body = parse(rest.EditRequest, json_body()).body
     return answer(rest.MessageAnswer, message=messaging.edit_message(me(), mid, body))
@@ -48,14 +49,14 @@ def edit(message_id: str):
 
 @bp.delete("/messages/<message_id>")
 @login_required
-def delete(message_id: str):
+def delete(message_id: str) -> ResponseReturnValue:
     messaging.delete_message(me(), path_id(message_id, "message_id"))
     return "", 204
 
 
 @bp.post("/messages/<message_id>/reactions")
 @login_required
-def add_reaction(message_id: str):
+def add_reaction(message_id: str) -> ResponseReturnValue:
     mid = path_id(message_id, "message_id")
     emoji = parse(rest.ReactRequest, json_body()).emoji
     return answer(rest.MessageAnswer, message=messaging.react(me(), mid, emoji, add=True))
@@ -63,14 +64,14 @@ def add_reaction(message_id: str):
 
 @bp.delete("/messages/<message_id>/reactions/<path:emoji>")
 @login_required
-def remove_reaction(message_id: str, emoji: str):
+def remove_reaction(message_id: str, emoji: str) -> ResponseReturnValue:
     mid = path_id(message_id, "message_id")
     return answer(rest.MessageAnswer, message=messaging.react(me(), mid, emoji, add=False))
 
 
 @bp.post("/sync")
 @login_required
-def sync():
+def sync() -> ResponseReturnValue:
     """REST twin of the socket ``sync`` (extension): catch up without a socket,
     e.g. from a background fetch that a push woke up."""
     body = parse(rest.SyncRequest, json_body())

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import cast
 
-from flask import Flask, g, jsonify, request, session
+from flask import Flask, Request, Response, g, jsonify, request, session
 from flask_login import current_user
 
 from ..extensions import login_manager
@@ -19,7 +20,7 @@ SESSION_TOKEN_KEY = "tid"
 SESSION_PROOF_KEY = "tp"
 
 
-def bearer_token(req) -> str | None:
+def bearer_token(req: Request) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, else None."""
     scheme, _, token = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -86,7 +87,6 @@ def init_login(app: Flask) -> None:
     # No "remember me" cookie: the session cookie is bound to a revocable token row.
     login_manager.session_protection = None
 
-    @login_manager.user_loader
     def load_from_session(user_id: str) -> User | None:
         if bearer_token(request) is not None:
             # A request that names a bearer token is authenticated by it alone
@@ -102,8 +102,7 @@ def init_login(app: Flask) -> None:
         g.token_id = row.id
         return user
 
-    @login_manager.request_loader
-    def load_from_bearer(req) -> User | None:
+    def load_from_bearer(req: Request) -> User | None:
         token = bearer_token(req)
         if token is None:
             return None
@@ -115,13 +114,17 @@ def init_login(app: Flask) -> None:
         g.via_bearer = True
         return user
 
-    @login_manager.unauthorized_handler
-    def unauthorized():
+    def unauthorized() -> tuple[Response, int]:
         return jsonify(Unauthorized("log in first, or send Authorization: Bearer <token>").envelope()), 401
+
+    # Registered by call, not as decorators: Flask-Login's are untyped (Any to mypy).
+    login_manager.user_loader(load_from_session)
+    login_manager.request_loader(load_from_bearer)
+    login_manager.unauthorized_handler(unauthorized)
 
 
 def me() -> User:
-    return current_user._get_current_object()
+    return cast(User, current_user._get_current_object())  # Flask-Login is untyped
 
 
 def current_token_id() -> int | None:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from flask import Blueprint, session
-from flask_login import login_required, login_user, logout_user
+from flask import Blueprint, Response, session
+from flask.typing import ResponseReturnValue
+from flask_login import login_user, logout_user
 
 from ..api.http import answer, json_body, path_id, unset_to_missing
 from ..api.principal import SESSION_PROOF_KEY, SESSION_TOKEN_KEY, client_ip, current_token_id, me
+from ..api.typed import login_required
 from ..contract import rest
 from ..contract.objects import UNSET, Session
 from ..contract.parse import parse
@@ -21,12 +23,12 @@ def _start_browser_session(result: accounts.Session) -> None:
     session[SESSION_PROOF_KEY] = accounts.session_proof(result.token_row)
 
 
-def _session_answer(result: accounts.Session, status: int = 200):
+def _session_answer(result: accounts.Session, status: int = 200) -> tuple[Response, int]:
     return answer(Session, status, user=presence.user_object(result.user), token=result.token)
 
 
 @bp.post("/auth/register")
-def register():
+def register() -> ResponseReturnValue:
     body = parse(rest.RegisterRequest, json_body())
     result = accounts.register(
         body.username, body.password, unset_to_missing(body.display_name),
@@ -37,7 +39,7 @@ def register():
 
 
 @bp.post("/auth/login")
-def login():
+def login() -> ResponseReturnValue:
     body = parse(rest.LoginRequest, json_body())
     result = accounts.login(
         body.username, body.password, None if body.device_name is UNSET else body.device_name, client_ip()
@@ -48,7 +50,7 @@ def login():
 
 @bp.post("/auth/logout")
 @login_required
-def logout():
+def logout() -> ResponseReturnValue:
     token_id = current_token_id()
     user = me()
     if token_id is not None:
@@ -60,18 +62,18 @@ def logout():
 
 @bp.get("/me")
 @login_required
-def get_me():
+def get_me() -> ResponseReturnValue:
     return answer(rest.UserAnswer, user=presence.user_object(me()))
 
 
 @bp.get("/auth/tokens")
 @login_required
-def list_tokens():
+def list_tokens() -> ResponseReturnValue:
     return answer(rest.TokensAnswer, tokens=accounts.list_tokens(me(), current_token_id()))
 
 
 @bp.delete("/auth/tokens/<token_id>")
 @login_required
-def revoke_token(token_id: str):
+def revoke_token(token_id: str) -> ResponseReturnValue:
     accounts.revoke_token(me(), path_id(token_id, "token_id"))
     return "", 204
