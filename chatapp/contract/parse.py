@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 import msgspec
 
 from ..services.errors import ValidationError
+from ..services.validation import UNSTORABLE
 from .limits import MAX_ID
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -33,6 +34,10 @@ def parse(kind: type[T], data: Any) -> T:
     """``data`` (a dict from the JSON parser) as a ``kind``, or ``validation_error``."""
     try:
         return msgspec.convert(data, kind, strict=True)
+    except UnicodeEncodeError:
+        # msgspec encodes object keys (and strings it matches) as UTF-8: a lone
+        # surrogate anywhere, an unknown key included, is the text rule's case.
+        raise ValidationError(f"payload: {UNSTORABLE}", fields={"payload": UNSTORABLE}) from None
     except msgspec.ValidationError as exc:
         field, reason = describe(str(exc))
         if reason == NOT_ALLOWED:

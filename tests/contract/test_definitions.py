@@ -109,3 +109,17 @@ def test_text_rules_stay_with_the_services():
     type check (services/validation.py): a padded 4000-character body is a string here."""
     padded = {**SEND, "body": "  " + "x" * limits.MAX_BODY_CHARS + "  "}
     assert parse(events.SendPayload, padded).body == padded["body"]
+
+
+@pytest.mark.parametrize(
+    "payload", [{"\ud87b": 1, "message_id": 2}, {"message_id": "\ud800"}]
+)
+def test_a_lone_surrogate_anywhere_in_a_payload_is_a_validation_error(payload):
+    """msgspec encodes keys and strings as UTF-8; a lone surrogate must be the text rule's
+    validation_error, not an exception that answers `internal` (found by the raw-socket fuzzer)."""
+    from chatapp.contract import events as contract_events
+    from chatapp.contract.parse import parse
+    from chatapp.services.errors import ValidationError
+
+    with pytest.raises(ValidationError):
+        parse(contract_events.MessageIdPayload, payload)
