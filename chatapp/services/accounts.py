@@ -20,7 +20,7 @@ from ..timeutil import utcnow
 from . import events, presence, ratelimit
 from .errors import Conflict, NotFound, Unauthorized, ValidationError, field_error
 from .passwords import dummy_verify, hash_password, needs_rehash, verify_password
-from .validation import MISSING, UNSTORABLE, integer, storable, string, text
+from .validation import MISSING, UNSTORABLE, clamp_limit, escape_like, integer, storable, string, text
 
 USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,32}$")
 MIN_PASSWORD_CHARS = 8
@@ -230,28 +230,16 @@ def user_room(user_id: int) -> str:
 
 def search_users(viewer: User, query: object, limit: object) -> list[dict[str, Any]]:
     q = string(query, "q", required=False) or ""
-    count = _clamp_limit(limit, default=20, maximum=100)
+    count = clamp_limit(limit, 20, 100)
     stmt = select(User).where(User.active.is_(True))
     q = q.strip().lower()
     if q:
-        pattern = _escape_like(q) + "%"
+        pattern = escape_like(q) + "%"
         stmt = stmt.where(
             or_(User.username.like(pattern, escape="\\"), func.lower(User.display_name).like(pattern, escape="\\"))
         )
     users = list(db.session.scalars(stmt.order_by(User.username).limit(count)))
     return presence.users_to_dicts(users)
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _clamp_limit(value: object, *, default: int, maximum: int) -> int:
-    if value is None or value is MISSING:
-        return default
-    number = integer(value, "limit", minimum=1)
-    assert number is not None
-    return min(number, maximum)
 
 
 def get_user(user_id: int) -> User:

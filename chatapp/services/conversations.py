@@ -23,7 +23,7 @@ from ..models.conversation import DIRECT, GROUP
 from ..timeutil import iso, parse_iso, utcnow
 from . import events, presence, ratelimit, versions
 from .errors import Forbidden, NotFound, ValidationError, field_error
-from .validation import MISSING, choice, clamp_limit, entity_id, id_list, string, text
+from .validation import MISSING, choice, clamp_limit, entity_id, escape_like, id_list, string, text
 
 # The vocabularies are the contract's (written once in chatapp/contract/limits.py).
 VISIBILITIES, POSTING, ROLES, MANAGERS = limits.VISIBILITIES, limits.POSTING, limits.ROLES, limits.MANAGERS
@@ -312,8 +312,7 @@ def list_rooms(user: User, query: object) -> list[dict[str, Any]]:
         .limit(200)
     )
     if q:
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(func.lower(Conversation.name).like(f"%{escaped}%", escape="\\"))
+        stmt = stmt.where(func.lower(Conversation.name).like(f"%{escape_like(q)}%", escape="\\"))
     rows = list(db.session.execute(stmt))
     everyone = {m.user_id for conv, _ in rows for m in conv.memberships}
     online = presence.online_ids(everyone)

@@ -168,3 +168,8 @@ def clamp_limit(value: Any, default: int, maximum: int) -> int:
     number = integer(value, "limit", minimum=1)
     assert number is not None
     return min(number, maximum)
+
+
+def escape_like(value: str) -> str:
+    """``value`` as a literal inside a LIKE pattern (with ``escape="\\"``): a user's ``%`` or ``_`` matches itself."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
