@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar, overload
 
@@ -52,6 +53,17 @@ def _env_int(name: str, default: int) -> int:
 
 def _env_float(name: str, default: float) -> float:
     return _env_number(name, default, float, "a number")
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None or value.strip() == "":
+        return default
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{_env_name(name)}={value!r} is not a boolean (1/0, true/false)")
 
 
 def env_async_mode() -> str:
@@ -165,6 +177,26 @@ class Config:
     HISTORY_DEFAULT_LIMIT = 50
     HISTORY_MAX_LIMIT = 100
 
+    # Push transport (chatapp/push). The VAPID key every browser subscription is
+    # bound to: PEM or base64url raw 32-byte P-256 key. Unset: generated once into
+    # instance/vapid_private_key.pem (mode 0600) and reused; workers on several
+    # hosts must share one key (set it), or each host's pushes are refused.
+    VAPID_PRIVATE_KEY = _env("VAPID_PRIVATE_KEY") or None
+    # The operator's contact for push services (RFC 8292): mailto: or https:.
+    # Apple's service refuses placeholders such as this default: set a real one.
+    VAPID_SUBJECT = _env("VAPID_SUBJECT", "mailto:admin@localhost")
+    # FCM HTTP v1: path to the service account JSON; unset, FCM devices are not pushed.
+    FCM_CREDENTIALS = _env("FCM_CREDENTIALS") or None
+    FCM_SEND_URL = _env("FCM_SEND_URL", "https://fcm.googleapis.com/v1/projects/{project_id}/messages:send")
+    # Replaces the service account's token_uri (a local receiver in tests).
+    FCM_TOKEN_URL = _env("FCM_TOKEN_URL") or None
+    # Endpoints over http and on loopback/private addresses: development and tests
+    # only (request forgery otherwise); production refuses to start with it.
+    PUSH_ALLOW_INSECURE = _env_bool("PUSH_ALLOW_INSECURE", False)
+    # Seconds for a whole exchange with a push service (connect, TLS, answer): a
+    # slow or hostile one holds a sending thread no longer than this.
+    PUSH_TIMEOUT = _env_float("PUSH_TIMEOUT", 5.0)
+
     # Browsers may use the session cookie (sockets, REST writes) only from the
     # server's own origin and these. "*" lets any site open bearer-token sockets
     # (engineio CORS) but never lends the cookie to another site (docs/security.md).
@@ -172,6 +204,7 @@ class Config:
     CLIENT_DIST_DIR = _env("CLIENT_DIST_DIR", str(BASE_DIR / "mobile_client" / "dist"))
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
     TESTING = False
+    PRODUCTION = False
 
 
 class DevelopmentConfig(Config):
@@ -188,6 +221,7 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
+    PRODUCTION = True
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     SESSION_COOKIE_NAME = "__Host-session"
@@ -198,3 +232,16 @@ config_by_name: dict[str, type[Config]] = {
     "testing": TestingConfig,
     "production": ProductionConfig,
 }
+
+
+def check_settings(settings: Mapping[str, object]) -> None:
+    """Settings no production deployment may run with, whether they came from the
+    environment or from create_app's overrides (create_app calls this)."""
+    if settings.get("PRODUCTION") and settings.get("PUSH_ALLOW_INSECURE"):
+        raise ConfigError(
+            "CHAT_PUSH_ALLOW_INSECURE=1 is refused in production: it lets push endpoints reach "
+            "plain http and loopback/private addresses (development and tests only)"
+        )
+    timeout = settings.get("PUSH_TIMEOUT")
+    if isinstance(timeout, int | float) and timeout <= 0:
+        raise ConfigError(f"CHAT_PUSH_TIMEOUT={timeout!r} must be a positive number of seconds")

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import BASE_DIR, INSTANCE_DIR, config_by_name
+from config import BASE_DIR, INSTANCE_DIR, check_settings, config_by_name
 
 from . import jsonmodule
 from .extensions import db, migrate, socketio
@@ -30,6 +30,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), static_folder=None)
     app.config.from_object(config_by_name[config_name or os.environ.get("CHAT_CONFIG", "development")])
     app.config.update(overrides)
+    check_settings(app.config)  # e.g. production refuses CHAT_PUSH_ALLOW_INSECURE=1
     app.json = jsonmodule.OrjsonProvider(app)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     # The driver's defaults, then the configuration's own options (config class or
