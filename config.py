@@ -150,6 +150,21 @@ class Config:
     RATE_EDIT_PER_SECOND = _env_float("RATE_EDIT_PER_SECOND", 0.5)
     RATE_MEMBERSHIP_BURST = _env_int("RATE_MEMBERSHIP_BURST", 20)
     RATE_MEMBERSHIP_PER_SECOND = _env_float("RATE_MEMBERSHIP_PER_SECOND", 0.2)
+
+    # v2 push scheduling (services/push_outbox.py, push_delivery.py). A push waits
+    # PUSH_DELAY_SECONDS after the commit for a listening device's `delivered`
+    # (the shipped client acknowledges at once); each worker's loop looks for due
+    # jobs every PUSH_POLL_SECONDS: pushed within ~delay + poll of the commit.
+    PUSH_WORKER = _env_bool("PUSH_WORKER", True)
+    PUSH_DELAY_SECONDS = _env_float("PUSH_DELAY_SECONDS", 2.0)
+    PUSH_POLL_SECONDS = _env_float("PUSH_POLL_SECONDS", 0.5)
+    PUSH_BATCH_SIZE = _env_int("PUSH_BATCH_SIZE", 50)
+    # Pushes of one batch in flight at once (green threads under eventlet/gevent).
+    PUSH_CONCURRENCY = _env_int("PUSH_CONCURRENCY", 16)
+    # A claimed job not finished in this long is claimed again (its worker died).
+    PUSH_LEASE_SECONDS = _env_float("PUSH_LEASE_SECONDS", 60.0)
+    # Sends of one push to one device, the first included (429 and 5xx are retried).
+    PUSH_MAX_ATTEMPTS = _env_int("PUSH_MAX_ATTEMPTS", 5)
     RATE_REACTION_BURST = _env_int("RATE_REACTION_BURST", 30)
     RATE_REACTION_PER_SECOND = _env_float("RATE_REACTION_PER_SECOND", 1.0)
     RATE_GROUP_CHANGE_BURST = _env_int("RATE_GROUP_CHANGE_BURST", 20)
@@ -218,6 +233,9 @@ class TestingConfig(Config):
     ASYNC_MODE = "threading"
     REDIS_URL = None
     PRESENCE_OFFLINE_GRACE_SECONDS = 0.2
+    # In-process tests drive push delivery themselves (push_delivery.deliver_due).
+    PUSH_WORKER = False
+    PUSH_DELAY_SECONDS = 0.0
 
 
 class ProductionConfig(Config):

@@ -5,7 +5,7 @@ from flask.typing import ResponseReturnValue
 
 from ..contract import rest
 from ..contract.parse import parse
-from ..services import conversations, receipts
+from ..services import conversations, notification_settings, receipts
 from ..services.errors import field_error
 from ..services.validation import query_int
 from .http import answer, json_body, optional_json_body, path_id, unset_to_missing
@@ -56,6 +56,17 @@ def update_conversation(conversation_id: str) -> ResponseReturnValue:
     body = parse(rest.UpdateConversationRequest, json_body())
     conversation = conversations.update_group(
         me(), cid, unset_to_missing(body.name), unset_to_missing(body.visibility), unset_to_missing(body.posting)
+    )
+    return answer(rest.ConversationAnswer, conversation=conversation)
+
+
+@bp.patch("/conversations/<conversation_id>/settings")
+@login_required
+def update_settings(conversation_id: str) -> ResponseReturnValue:
+    cid = path_id(conversation_id, "conversation_id")
+    body = parse(rest.SettingsRequest, json_body())
+    conversation = notification_settings.update_settings(
+        me(), cid, unset_to_missing(body.notifications), unset_to_missing(body.muted_until)
     )
     return answer(rest.ConversationAnswer, conversation=conversation)
 

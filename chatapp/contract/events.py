@@ -138,6 +138,7 @@ class Unread(ServerEvent):
     conversation_id: Id
     unread_count: Count
     total_unread: Count
+    unread_mentions: Annotated[int, Meta(ge=0, description="v2: unread messages here that mention the user")]
 
 
 class ConversationNew(ServerEvent):

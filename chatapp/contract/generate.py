@@ -65,10 +65,11 @@ ERROR_RESPONSES: dict[int, tuple[str, str, str]] = {
 
 
 def openapi() -> Json:
-    union = rest.CreateConversationRequest
-    kinds: list[Any] = [*objects.OBJECTS, *rest.REQUESTS, *rest.ANSWERS, union]
+    # Tagged unions (by "type") are inlined as oneOf of their members.
+    unions = (rest.CreateConversationRequest, rest.SubscriptionRequest)
+    kinds: list[Any] = [*objects.OBJECTS, *rest.REQUESTS, *rest.ANSWERS, *unions]
     refs, components = _schemas(kinds)
-    inline = {id(union): refs[-1]}
+    inline = {id(union): ref for union, ref in zip(unions, refs[-len(unions):], strict=True)}
 
     def body_schema(kind: Any) -> Json:
         if id(kind) in inline:
@@ -131,7 +132,9 @@ def openapi() -> Json:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"cookie": []}],
-        "tags": [{"name": name} for name in ("auth", "users", "conversations", "messages", "receipts", "meta")],
+        "tags": [{"name": name} for name in (
+            "auth", "users", "conversations", "messages", "receipts", "notifications", "meta",
+        )],
         "paths": paths,
         "components": {
             "schemas": components,

@@ -36,6 +36,9 @@ ConversationType = Literal["direct", "group"]
 Visibility = Literal["private", "public"]
 Posting = Literal["all", "admins"]
 Role = Literal["owner", "admin", "member"]
+# v2 notification levels of one member in one conversation.
+NotificationLevel = Literal["all", "mentions", "none"]
+PushType = Literal["webpush", "fcm"]
 ErrorCode = Literal[
     "unauthorized", "forbidden", "not_found", "validation_error", "conflict",
     "payload_too_large", "rate_limited", "unavailable", "internal",
@@ -48,6 +51,16 @@ ERROR_CODES: Final = (
 VISIBILITIES: Final = ("private", "public")
 POSTING: Final = ("all", "admins")
 ROLES: Final = ("owner", "admin", "member")
+NOTIFICATION_LEVELS: Final = ("all", "mentions", "none")
+PUSH_TYPES: Final = ("webpush", "fcm")
+# A push notification's body is a preview of the message (PROTOCOL.md v2).
+PUSH_PREVIEW_CHARS: Final = 200
+# Web Push endpoints and FCM registration tokens (FCM's are ~160 characters); both
+# are one unique column, and PostgreSQL indexes at most ~2,700 bytes of a value.
+MAX_PUSH_ENDPOINT_CHARS: Final = 2048
+MAX_PUSH_TOKEN_CHARS: Final = 1024
+# Subscriptions one user may hold; registering more evicts their oldest.
+MAX_PUSH_SUBSCRIPTIONS: Final = 20
 # Roles that manage a group (add/remove members, rename, delete others' messages).
 MANAGERS: Final = ("owner", "admin")
 

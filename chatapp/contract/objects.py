@@ -31,7 +31,9 @@ from .limits import (
     USERNAME_PATTERN,
     ConversationType,
     ErrorCode,
+    NotificationLevel,
     Posting,
+    PushType,
     Role,
     Visibility,
 )
@@ -79,6 +81,9 @@ class Message(Object):
         Meta(ge=0, description="v2: the conversation's version at this message's latest change "
                                "(send, edit, delete, reaction)"),
     ]
+    mentions: Annotated[
+        list[int], Meta(description="v2: the members named as @username in the body (ascending user id)")
+    ]
 
 
 class Receipt(Object):
@@ -106,6 +111,15 @@ class Conversation(Object):
     last_read_seq: Seq
     created_at: Time
     updated_at: Time
+    notifications: Annotated[
+        NotificationLevel, Meta(description="v2: the caller's notification level here (default all)")
+    ]
+    muted_until: Annotated[
+        str | None,
+        Meta(extra_json_schema={"format": "date-time"},
+             description="v2: until then the caller's level is none; null when not muted"),
+    ]
+    unread_mentions: Annotated[int, Meta(ge=0, description="v2: unread messages that mention the caller")]
     receipts: Annotated[
         dict[str, Receipt], Meta(description="extension: user id -> read and delivered positions")
     ] | UnsetType = UNSET
@@ -123,6 +137,7 @@ class ReadyConversation(Object):
     version: Version
     last_read_seq: Seq
     unread_count: Count
+    unread_mentions: Annotated[int, Meta(ge=0, description="v2: unread messages that mention the caller")]
 
 
 class Room(Object):
@@ -141,6 +156,15 @@ class Token(Object):
     created_at: Time
     last_used_at: NullableTime
     current: bool
+
+
+class PushSubscription(Object):
+    """v2: one device registered for push notifications (the endpoint or token is never echoed)."""
+
+    id: Id
+    type: PushType
+    device_name: str | None
+    created_at: Time
 
 
 class Session(Object):
@@ -169,7 +193,8 @@ class Health(Object):
     async_mode: str | UnsetType = UNSET
 
 
-OBJECTS: tuple[type[Object], ...] = (User, Message, Conversation, ReadyConversation, Room, Token, Session, Error,
+OBJECTS: tuple[type[Object], ...] = (User, Message, Conversation, ReadyConversation, Room, Token, PushSubscription,
+                                     Session, Error,
                                      Health)
 
 Builtins: TypeAlias = dict[str, Any]

@@ -23,6 +23,7 @@ from .objects import (
     Id,
     Message,
     Object,
+    PushSubscription,
     Room,
     Seq,
     Session,
@@ -111,6 +112,37 @@ class SyncRequest(Request):
     limit: Limit | None | UnsetType = UNSET
 
 
+class SettingsRequest(Request):
+    """v2: the caller's notification settings in one conversation; an absent field is left as it is."""
+
+    notifications: limits.NotificationLevel | UnsetType = UNSET
+    muted_until: Annotated[
+        str | None, Meta(extra_json_schema={"format": "date-time"},
+                         description="mute until this time (null: unmute); a time in the past unmutes")
+    ] | UnsetType = UNSET
+
+
+class WebPushKeys(Object):
+    p256dh: Annotated[str, Meta(description="base64url of the browser's P-256 public key (65 bytes)")]
+    auth: Annotated[str, Meta(description="base64url of the 16-byte authentication secret")]
+
+
+class WebPushSubscriptionRequest(Request, tag_field="type", tag="webpush"):
+    endpoint: Annotated[str, Meta(max_length=limits.MAX_PUSH_ENDPOINT_CHARS,
+                                  description="the push service URL (https, public host)")]
+    keys: WebPushKeys
+    device_name: str | None | UnsetType = UNSET
+
+
+class FcmSubscriptionRequest(Request, tag_field="type", tag="fcm"):
+    token: Annotated[str, Meta(min_length=1, max_length=limits.MAX_PUSH_TOKEN_CHARS,
+                               description="the FCM registration token of the app install")]
+    device_name: str | None | UnsetType = UNSET
+
+
+SubscriptionRequest = WebPushSubscriptionRequest | FcmSubscriptionRequest
+
+
 # ---------------------------------------------------------------- answers
 
 
@@ -161,6 +193,23 @@ class DeliveredAnswer(Answer):
 
 class RoomsAnswer(Answer):
     rooms: list[Room]
+
+
+class WebPushConfig(Object):
+    public_key: Annotated[str, Meta(description="VAPID application server key: base64url, uncompressed P-256 "
+                                                "point; pass it to PushManager.subscribe")]
+
+
+class PushConfig(Answer):
+    webpush: WebPushConfig
+
+
+class SubscriptionAnswer(Answer):
+    subscription: PushSubscription
+
+
+class SubscriptionsAnswer(Answer):
+    subscriptions: list[PushSubscription]
 
 
 # ---------------------------------------------------------------- operations
@@ -301,6 +350,22 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("delete", "/api/v1/conversations/{conversation_id}/members/{user_id}", "removeMember",
               "Remove a member (owner/admin), or leave (self)", "conversations", {204: ("done", None)},
               params=(CONVERSATION_ID, USER_ID)),
+    Operation("patch", "/api/v1/conversations/{conversation_id}/settings", "updateSettings",
+              "v2: the caller's notification level and mute in one conversation (changes pushes only)",
+              "notifications", {200: ("the conversation", ConversationAnswer)}, params=(CONVERSATION_ID,),
+              request=SettingsRequest),
+    Operation("get", "/api/v1/push/config", "pushConfig", "v2: the Web Push application server key", "notifications",
+              {200: ("the VAPID public key", PushConfig)}),
+    Operation("post", "/api/v1/push/subscriptions", "subscribePush",
+              "v2: register this device for push (Web Push subscription or FCM token)", "notifications",
+              {201: ("registered", SubscriptionAnswer),
+               200: ("the endpoint or token was registered already (now the caller's)", SubscriptionAnswer)},
+              request=SubscriptionRequest),
+    Operation("get", "/api/v1/push/subscriptions", "listPushSubscriptions", "v2: the caller's push subscriptions",
+              "notifications", {200: ("subscriptions", SubscriptionsAnswer)}),
+    Operation("delete", "/api/v1/push/subscriptions/{subscription_id}", "unsubscribePush",
+              "v2: remove one of the caller's push subscriptions", "notifications", {204: ("done", None)},
+              params=(path_id("subscription_id", "subscription"),)),
     Operation("post", "/api/v1/sync", "sync",
               "Catch up on what a device missed (extension: REST twin of the socket sync)", "messages",
               {200: ("what the device missed", SyncAnswer)}, errors=(400, 401, 413, 503), request=SyncRequest),
@@ -323,9 +388,10 @@ OPERATIONS: tuple[Operation, ...] = (
 
 REQUESTS: tuple[type[Struct], ...] = (
     RegisterRequest, LoginRequest, CreateDirectRequest, CreateGroupRequest, UpdateConversationRequest, SendRequest,
-    EditRequest, ReactRequest, SeqRequest, EmptyRequest, UserIdRequest, RoleRequest, SyncRequest,
+    EditRequest, ReactRequest, SeqRequest, EmptyRequest, UserIdRequest, RoleRequest, SyncRequest, SettingsRequest,
+    WebPushSubscriptionRequest, FcmSubscriptionRequest,
 )
 ANSWERS: tuple[type[Struct], ...] = (
     UserAnswer, UsersAnswer, TokensAnswer, ConversationAnswer, ConversationPage, MessageAnswer, MessagePage,
-    ReadAnswer, DeliveredAnswer, RoomsAnswer, SyncAnswer,
+    ReadAnswer, DeliveredAnswer, RoomsAnswer, SyncAnswer, PushConfig, SubscriptionAnswer, SubscriptionsAnswer,
 )

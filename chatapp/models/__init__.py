@@ -1,8 +1,12 @@
 """Typed SQLAlchemy models. Transport-free: no Flask request, no emit."""
 
 from .conversation import Conversation, Departure, Membership
-from .message import Message, Reaction
+from .message import Message, MessageMention, Reaction
+from .push import PushJob, PushSubscription
 from .token import ApiToken
 from .user import User
 
-__all__ = ["ApiToken", "Conversation", "Departure", "Membership", "Message", "Reaction", "User"]
+__all__ = [
+    "ApiToken", "Conversation", "Departure", "Membership", "Message", "MessageMention", "PushJob",
+    "PushSubscription", "Reaction", "User",
+]

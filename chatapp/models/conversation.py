@@ -63,6 +63,14 @@ class Membership(Model):
     # Denormalised count of unread messages from others (kept in the send, read
     # and delete transactions) so badges cost one row read, not a COUNT.
     unread_count: Mapped[int] = mapped_column(default=0)
+    # v2: unread messages from others that mention this member (kept with unread_count).
+    unread_mentions: Mapped[int] = mapped_column(default=0)
+    # v2 notification settings, this member's own: all | mentions | none, and a mute.
+    notifications: Mapped[str] = mapped_column(String(10), default="all")
+    muted_until: Mapped[datetime | None] = mapped_column(default=None)
+    # The highest seq a push told this member's devices about: reading past it
+    # sends the "read" push that dismisses the notification (services/push_outbox.py).
+    pushed_seq: Mapped[int] = mapped_column(default=0)
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="memberships")

@@ -27,6 +27,9 @@ class Message(Model):
     # The conversation's version at this message's latest change (send, edit,
     # delete, reaction): ``sync`` finds changes by (conversation_id, version).
     version: Mapped[int] = mapped_column(default=0)
+    # v2: the user ids named as @username in the body, "3,17" (None: nobody), for
+    # rendering without a join; message_mentions holds the same for counting.
+    mentions: Mapped[str | None] = mapped_column(String(400), default=None)
 
     reactions: Mapped[list[Reaction]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="Reaction.created_at"
@@ -75,7 +78,29 @@ def message_object(row: Any, reactions: dict[str, list[int]]) -> contract.Messag
         deleted=deleted,
         reactions={} if deleted else reactions,
         version=row.version,
+        mentions=[] if deleted else parse_mentions(row.mentions),
     )
+
+
+def parse_mentions(stored: str | None) -> list[int]:
+    return [int(part) for part in stored.split(",")] if stored else []
+
+
+def store_mentions(user_ids: list[int]) -> str | None:
+    return ",".join(map(str, user_ids)) if user_ids else None
+
+
+class MessageMention(Model):
+    """One member named in one message: ``unread_mentions`` is a count over these
+    (by conversation, user and seq), recounted on read like ``unread_count``.
+    Rows go with the message's deletion or an edit that drops the name."""
+
+    __tablename__ = "message_mentions"
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
 
 
 class Reaction(Model):

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..contract import events as contract
 from ..extensions import db
-from ..models import ApiToken, User
+from ..models import ApiToken, PushSubscription, User
 from ..timeutil import utcnow
 from . import events, presence, ratelimit
 from .errors import Conflict, NotFound, Unauthorized, ValidationError, field_error
@@ -68,7 +68,7 @@ def _display_name(value: object, default: str) -> str:
         raise field_error("display_name", "1 to 64 characters") from None
 
 
-def _device_name(value: object) -> str | None:
+def parse_device_name(value: object) -> str | None:
     name = string(value, "device_name", required=False)
     if name is None:
         return None
@@ -96,7 +96,7 @@ def register(
     name = normalize_username(username)
     secret = _password(password)
     shown = _display_name(display_name, name)
-    device = _device_name(device_name)
+    device = parse_device_name(device_name)
     # After the cheap checks, before the Argon2 hash (the expensive part).
     ratelimit.check_register(client_ip)
     if db.session.scalar(select(User.id).where(User.username == name)) is not None:
@@ -120,7 +120,7 @@ def login(username: object, password: object, device_name: object = None, client
     secret = string(password, "password")
     assert raw_name is not None and secret is not None
     name = raw_name.strip().lower()
-    device = _device_name(device_name)
+    device = parse_device_name(device_name)
     ratelimit.check_login(name, client_ip)
     user = db.session.scalar(select(User).where(User.username == name)) if len(name) <= 32 else None
     if user is None or len(secret) > MAX_PASSWORD_CHARS:
@@ -193,6 +193,7 @@ def revoke_token(user: User, token_id: object) -> None:
         raise NotFound("no such token")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        _forget_devices(PushSubscription.token_id == row.id)
         revoked = contract.SessionRevoked(token_id=row.id, reason="logout")
         events.on_commit(revoked, rooms=[token_room(row.id)], disconnect=True)
     db.session.commit()
@@ -216,8 +217,15 @@ def deactivate_user(user_id: int) -> None:
     now = utcnow()
     for row in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))):
         row.revoked_at = now
+    _forget_devices(PushSubscription.user_id == user_id)
     events.on_commit(contract.SessionRevoked(reason="deactivated"), rooms=[user_room(user_id)], disconnect=True)
     db.session.commit()
+
+
+def _forget_devices(which: ColumnElement[bool]) -> None:
+    """Push subscriptions go with the login that registered them (PROTOCOL.md v2):
+    a revoked phone stops showing this user's messages on its lock screen."""
+    db.session.execute(delete(PushSubscription).where(which))
 
 
 def token_room(token_id: int) -> str:
@@ -265,6 +273,7 @@ def change_password(user: User, current: object, new: object, keep_token_id: int
     for row in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
         if row.id != keep_token_id:
             row.revoked_at = now
+            _forget_devices(PushSubscription.token_id == row.id)
             revoked = contract.SessionRevoked(token_id=row.id, reason="password_changed")
             events.on_commit(revoked, rooms=[token_room(row.id)], disconnect=True)
     db.session.commit()

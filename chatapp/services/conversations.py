@@ -161,6 +161,9 @@ def _render(
         last_read_seq=mine.last_read_seq if mine else 0,
         created_at=iso(conversation.created_at),
         updated_at=iso(conversation.updated_at),
+        notifications=mine.notifications if mine else "all",  # type: ignore[arg-type]
+        muted_until=iso(mine.muted_until) if mine else None,
+        unread_mentions=mine.unread_mentions if mine else 0,
         # Extension: each member's read and delivered positions, for ticks.
         receipts={
             str(m.user_id): contract.Receipt(last_read_seq=m.last_read_seq, delivered_seq=m.delivered_seq)
@@ -176,7 +179,9 @@ def _render(
 
 def _viewer_overlay(base: contract.Conversation, member: Membership) -> contract.Conversation:
     return msgspec.structs.replace(
-        base, unread_count=member.unread_count, last_read_seq=member.last_read_seq, is_member=True
+        base, unread_count=member.unread_count, last_read_seq=member.last_read_seq, is_member=True,
+        notifications=member.notifications, muted_until=iso(member.muted_until),
+        unread_mentions=member.unread_mentions,
     )
 
 
@@ -473,7 +478,9 @@ def remove_member(actor: User, conversation_id: object, user_id: object) -> None
         # Their badge loses this conversation's unread messages.
         from .receipts import total_unread
 
-        badge = contract_events.Unread(conversation_id=conversation.id, unread_count=0, total_unread=total_unread(uid))
+        badge = contract_events.Unread(
+            conversation_id=conversation.id, unread_count=0, total_unread=total_unread(uid), unread_mentions=0
+        )
         events.on_commit(badge, users=[uid])
     db.session.commit()
 

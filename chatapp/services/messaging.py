@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Integer, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Integer, Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..contract import events as contract_events
@@ -15,9 +15,9 @@ from ..contract.limits import MANAGERS
 from ..contract.objects import as_dict
 from ..extensions import db
 from ..models import Conversation, Membership, Message, Reaction, User
-from ..models.message import message_object
+from ..models.message import message_object, parse_mentions, store_mentions
 from ..timeutil import iso, utcnow
-from . import events, ratelimit, versions
+from . import events, mentions, push_outbox, ratelimit, versions
 from .conversations import get_member, get_visible, member_ids, readable_id
 from .errors import Conflict, Forbidden, NotFound, ValidationError, field_error
 from .validation import clamp_limit, entity_id, integer, string, text, visible
@@ -54,11 +54,23 @@ _NEXT_SEQ = (
 )
 _INSERT = insert(_MESSAGES).returning(_MESSAGES.c.id)
 # Every other member gains one unread; RETURNING names the recipients too.
+_RECIPIENTS = (Membership.conversation_id == bindparam("p_cid"), Membership.user_id != bindparam("p_uid"))
 _BUMP_UNREAD = (
     update(Membership)
-    .where(Membership.conversation_id == bindparam("p_cid"), Membership.user_id != bindparam("p_uid"))
+    .where(*_RECIPIENTS)
     .values(unread_count=Membership.unread_count + 1)
-    .returning(Membership.user_id, Membership.unread_count)
+    .returning(Membership.user_id, Membership.unread_count, Membership.unread_mentions)
+)
+# The same when the body names members: they gain an unread mention too.
+_BUMP_UNREAD_MENTIONED = (
+    update(Membership)
+    .where(*_RECIPIENTS)
+    .values(
+        unread_count=Membership.unread_count + 1,
+        unread_mentions=Membership.unread_mentions
+        + case((Membership.user_id.in_(bindparam("p_mentioned", expanding=True)), 1), else_=0),
+    )
+    .returning(Membership.user_id, Membership.unread_count, Membership.unread_mentions)
 )
 # Sending marks the sender as having read (and received) up to their own message.
 # Run under the conversation's lock, it also re-reads the sender's membership:
@@ -66,7 +78,7 @@ _BUMP_UNREAD = (
 _SENDER_READ = (
     update(Membership)
     .where(Membership.conversation_id == bindparam("p_cid"), Membership.user_id == bindparam("p_uid"))
-    .values(last_read_seq=bindparam("p_seq"), delivered_seq=bindparam("p_seq"), unread_count=0)
+    .values(last_read_seq=bindparam("p_seq"), delivered_seq=bindparam("p_seq"), unread_count=0, unread_mentions=0)
     .returning(Membership.role)
 )
 _TOTALS = (
@@ -108,8 +120,10 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
         if posting == "admins" and role not in MANAGERS:
             db.session.rollback()
             raise Forbidden("only admins may post in this room")
+        # Under the lock: exactly the members of this moment.
+        mentioned = mentions.members_named(cid, text_body)
         row = {"conversation_id": cid, "seq": seq, "sender_id": sender.id, "body": text_body, "client_id": key,
-               "created_at": now, "deleted": False, "version": version}
+               "created_at": now, "deleted": False, "version": version, "mentions": store_mentions(mentioned)}
         message_id = conn.execute(_INSERT, row).scalar_one()
     except IntegrityError:
         # A concurrent resend with the same client_id won the race.
@@ -118,10 +132,17 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
         if original is None:
             raise
         return original.to_dict(), False
-    unread = dict(conn.execute(_BUMP_UNREAD, {"p_cid": cid, "p_uid": sender.id}).all())
+    bump_params: dict[str, Any] = {"p_cid": cid, "p_uid": sender.id}
+    if mentioned:
+        mentions.record(cid, message_id, seq, mentioned)
+        bump_params["p_mentioned"] = mentioned
+    bumped = conn.execute(_BUMP_UNREAD_MENTIONED if mentioned else _BUMP_UNREAD, bump_params).all()
+    unread = {uid: count for uid, count, _ in bumped}
+    unread_mentions = {uid: count for uid, _, count in bumped}
+    push_outbox.enqueue_message(cid, seq, message_id, sender.id, mentioned, now)
     message = contract.Message(
         id=message_id, conversation_id=cid, seq=seq, sender_id=sender.id, body=text_body, client_id=key,
-        created_at=iso(now), edited_at=None, deleted=False, reactions={}, version=version,
+        created_at=iso(now), edited_at=None, deleted=False, reactions={}, version=version, mentions=mentioned,
     )
     members = [*unread, sender.id]
     # The ack carries the very dict the event does: one conversion per send.
@@ -131,13 +152,15 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
     totals = dict(conn.execute(_TOTALS, {"p_uids": notify}).all()) if notify else {}
     for uid, count in unread.items():
         total = int(totals.get(uid, 0))
-        badge = contract_events.Unread(conversation_id=cid, unread_count=count, total_unread=total)
+        badge = contract_events.Unread(
+            conversation_id=cid, unread_count=count, total_unread=total, unread_mentions=unread_mentions[uid]
+        )
         events.on_commit(badge, users=[uid])
     if had_unread:
         receipt = contract_events.Read(conversation_id=cid, user_id=sender.id, seq=seq, version=version)
         events.on_commit(receipt, users=members)
         total = int(totals.get(sender.id, 0))
-        badge = contract_events.Unread(conversation_id=cid, unread_count=0, total_unread=total)
+        badge = contract_events.Unread(conversation_id=cid, unread_count=0, total_unread=total, unread_mentions=0)
         events.on_commit(badge, users=[sender.id])
     db.session.commit()
     return data, True
@@ -156,19 +179,20 @@ def _queue_unread(conversation_id: int, user_ids: list[int]) -> None:
     if not user_ids:
         return
     rows = db.session.execute(
-        select(Membership.user_id, Membership.conversation_id, Membership.unread_count).where(
-            Membership.user_id.in_(user_ids)
-        )
+        select(
+            Membership.user_id, Membership.conversation_id, Membership.unread_count, Membership.unread_mentions
+        ).where(Membership.user_id.in_(user_ids))
     )
     totals: dict[int, int] = dict.fromkeys(user_ids, 0)
-    this: dict[int, int] = dict.fromkeys(user_ids, 0)
-    for uid, conv_id, count in rows:
+    this: dict[int, tuple[int, int]] = dict.fromkeys(user_ids, (0, 0))
+    for uid, conv_id, count, mentioned in rows:
         totals[uid] += count
         if conv_id == conversation_id:
-            this[uid] = count
+            this[uid] = (count, mentioned)
     for uid in user_ids:
+        count, mentioned = this[uid]
         badge = contract_events.Unread(
-            conversation_id=conversation_id, unread_count=this[uid], total_unread=totals[uid]
+            conversation_id=conversation_id, unread_count=count, total_unread=totals[uid], unread_mentions=mentioned
         )
         events.on_commit(badge, users=[uid])
 
@@ -212,11 +236,44 @@ def edit_message(user: User, message_id: object, body: object) -> dict[str, Any]
     message.body = new_body
     message.edited_at = utcnow()
     message.version = version
+    changed_mentions = _remention(message, conversation.id)
     db.session.flush()
     update_event = contract_events.MessageUpdated(message=message.to_object())
     data: dict[str, Any] = events.on_commit(update_event, users=member_ids(conversation))["message"]
+    _queue_unread(conversation.id, changed_mentions)
     db.session.commit()
     return data
+
+
+def _remention(message: Message, conversation_id: int) -> list[int]:
+    """Mentions follow the current text: re-parse an edited body, move the
+    counting rows, and adjust ``unread_mentions`` of the members who have not read
+    the message yet. Returns those whose count changed (they get ``unread``).
+    Edits never push: a notification for an old message would only confuse."""
+    before = set(parse_mentions(message.mentions))
+    after = mentions.members_named(conversation_id, message.body)
+    if before == set(after):
+        return []
+    message.mentions = store_mentions(after)
+    mentions.forget(message.id)
+    mentions.record(conversation_id, message.id, message.seq, after)
+    changed: list[int] = []
+    unread_by = db.session.execute(
+        select(Membership.user_id, Membership.last_read_seq).where(
+            Membership.conversation_id == conversation_id,
+            Membership.user_id.in_(before.symmetric_difference(after) - {message.sender_id}),
+            Membership.last_read_seq < message.seq,
+        )
+    ).all()
+    for uid, last_read_seq in unread_by:
+        # Recounted, not incremented: exact whatever happened before (under the lock).
+        db.session.execute(
+            update(Membership)
+            .where(Membership.conversation_id == conversation_id, Membership.user_id == uid)
+            .values(unread_mentions=mentions.count_unread(conversation_id, uid, last_read_seq))
+        )
+        changed.append(uid)
+    return sorted(changed)
 
 
 def _lock_message(message: Message) -> int:
@@ -246,9 +303,12 @@ def delete_message(user: User, message_id: object) -> None:
         # re-read the row; mypy still holds the narrowing from before the lock.)
         db.session.rollback()  # type: ignore[unreachable]
         return
+    mentioned = set(parse_mentions(message.mentions))
     message.deleted = True
     message.body = ""
+    message.mentions = None
     message.version = version
+    mentions.forget(message.id)
     db.session.execute(delete(Reaction).where(Reaction.message_id == message.id))
     db.session.expire(message, ["reactions"])
     # Deleted messages do not count as unread (counted under the lock).
@@ -263,10 +323,16 @@ def delete_message(user: User, message_id: object) -> None:
         )
     )
     if affected:
+        lose_mention = mentioned.intersection(affected)
         db.session.execute(
             update(Membership)
             .where(Membership.conversation_id == conversation.id, Membership.user_id.in_(affected))
-            .values(unread_count=Membership.unread_count - 1)
+            .values(
+                unread_count=Membership.unread_count - 1,
+                unread_mentions=Membership.unread_mentions
+                - case((Membership.user_id.in_(lose_mention), 1), else_=0) if lose_mention
+                else Membership.unread_mentions,
+            )
         )
     db.session.flush()
     deleted = contract_events.MessageDeleted(

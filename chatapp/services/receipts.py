@@ -12,7 +12,7 @@ from ..contract import objects as contract_objects
 from ..contract.objects import as_dict
 from ..extensions import db
 from ..models import Membership, Message, User
-from . import events, versions
+from . import events, mentions, push_outbox, versions
 from .conversations import get_member, member_ids
 from .validation import integer
 
@@ -43,15 +43,17 @@ def mark_read(user: User, conversation_id: object, seq: object) -> dict[str, Any
     # A receipt is a change members see (ticks): it takes the conversation's
     # next version, and the lock before the membership row, in the order every
     # change takes them (services/versions.py). Nothing to move: no lock at all.
-    version = versions.bump(conversation.id) if member.last_read_seq < target else None
+    read_before = member.last_read_seq
+    version = versions.bump(conversation.id) if read_before < target else None
     if version is not None and _advance(conversation.id, user.id, Membership.last_read_seq, target):
         # Counted after the UPDATE took the row lock, so a send that committed
         # meanwhile is seen (its unread increment and its message agree).
         unread = _count_unread(conversation.id, user.id, target)
+        unread_mentions = mentions.count_unread(conversation.id, user.id, target)
         db.session.execute(
             update(Membership)
             .where(Membership.conversation_id == conversation.id, Membership.user_id == user.id)
-            .values(unread_count=unread)
+            .values(unread_count=unread, unread_mentions=unread_mentions)
             .execution_options(synchronize_session=False)
         )
         # Read implies delivered.
@@ -59,8 +61,12 @@ def mark_read(user: User, conversation_id: object, seq: object) -> dict[str, Any
         receipt = contract.Read(conversation_id=conversation.id, user_id=user.id, seq=target, version=version)
         events.on_commit(receipt, users=member_ids(conversation))
         total = total_unread(user.id)
-        badge = contract.Unread(conversation_id=conversation.id, unread_count=unread, total_unread=total)
+        badge = contract.Unread(
+            conversation_id=conversation.id, unread_count=unread, total_unread=total, unread_mentions=unread_mentions
+        )
         events.on_commit(badge, users=[user.id])
+        # Dismiss the notification a push put on their devices (if one did).
+        push_outbox.enqueue_read(user.id, conversation.id, target, read_before)
     elif version is not None:
         db.session.rollback()  # another device moved it first
     db.session.refresh(member)
@@ -118,7 +124,7 @@ def ready_positions(user: User) -> tuple[list[contract_objects.ReadyConversation
     rows = db.session.execute(
         select(
             Conversation.id, Conversation.last_seq, Conversation.version, Membership.last_read_seq,
-            Membership.unread_count,
+            Membership.unread_count, Membership.unread_mentions,
         )
         .join(Membership, Membership.conversation_id == Conversation.id)
         .where(Membership.user_id == user.id)
@@ -126,8 +132,9 @@ def ready_positions(user: User) -> tuple[list[contract_objects.ReadyConversation
     )
     conversations = [
         contract_objects.ReadyConversation(
-            id=cid, last_seq=last_seq, version=version, last_read_seq=read, unread_count=unread
+            id=cid, last_seq=last_seq, version=version, last_read_seq=read, unread_count=unread,
+            unread_mentions=mentioned,
         )
-        for cid, last_seq, version, read, unread in rows
+        for cid, last_seq, version, read, unread, mentioned in rows
     ]
     return conversations, sum(c.unread_count for c in conversations)

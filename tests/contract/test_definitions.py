@@ -47,9 +47,9 @@ def test_an_event_the_contract_does_not_know_cannot_be_published():
 
 
 def test_a_typed_event_is_published_as_its_name_and_json_ready_payload():
-    event = events.Unread(conversation_id=3, unread_count=1, total_unread=4)
+    event = events.Unread(conversation_id=3, unread_count=1, total_unread=4, unread_mentions=1)
     assert service_events._typed(event) == (
-        "unread", {"conversation_id": 3, "unread_count": 1, "total_unread": 4}
+        "unread", {"conversation_id": 3, "unread_count": 1, "total_unread": 4, "unread_mentions": 1}
     )
 
 
@@ -57,6 +57,7 @@ def test_group_only_fields_are_absent_from_a_direct_conversation():
     direct = objects.Conversation(
         id=1, type="direct", name=None, members=[], last_seq=0, version=0, last_message=None, unread_count=0,
         last_read_seq=0, created_at="2026-12-01T00:00:00.000Z", updated_at="2026-12-01T00:00:00.000Z",
+        notifications="all", muted_until=None, unread_mentions=0,
     )
     assert not {"visibility", "posting", "roles"} & set(objects.as_dict(direct))
 

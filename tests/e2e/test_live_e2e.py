@@ -214,7 +214,9 @@ def test_receipts_and_counts_across_two_devices_of_one_user(world):
     expected = {"conversation_id": cid, "user_id": bob["user"]["id"], "seq": 2, "version": 5}
     for device in (phone, laptop):  # both of bob's devices update their badge
         flush(device)
-        assert device.of("unread")[-1] == {"conversation_id": cid, "unread_count": 1, "total_unread": 1}
+        assert device.of("unread")[-1] == {
+            "conversation_id": cid, "unread_count": 1, "total_unread": 1, "unread_mentions": 0,
+        }
         assert device.of("read") == [expected]
     receipt = sender.wait_for("read")
     assert receipt == expected
@@ -226,7 +228,9 @@ def test_receipts_and_counts_across_two_devices_of_one_user(world):
     [listed] = bob["api"].get("/conversations").json()["conversations"]
     assert (listed["last_read_seq"], listed["unread_count"]) == (3, 0)
     flush(phone)
-    assert phone.of("unread")[-1] == {"conversation_id": cid, "unread_count": 0, "total_unread": 0}
+    assert phone.of("unread")[-1] == {
+        "conversation_id": cid, "unread_count": 0, "total_unread": 0, "unread_mentions": 0,
+    }
 
     # Sending marks the sender read; the REST view says what the events said.
     send(phone, cid, "reply")

@@ -116,7 +116,7 @@ def test_ready_carries_the_user_their_conversations_and_total_unread(chat, socke
     assert set(data["user"]) == {"id", "username", "display_name", "online", "last_seen_at"}
     # version 2: the conversation was created (1), then a message sent (2).
     assert data["conversations"] == [
-        {"id": chat.dm, "last_seq": 1, "version": 2, "last_read_seq": 0, "unread_count": 1}
+        {"id": chat.dm, "last_seq": 1, "version": 2, "last_read_seq": 0, "unread_count": 1, "unread_mentions": 0}
     ]
     assert data["total_unread"] == 1
 

@@ -71,7 +71,7 @@ def test_a_direct_message_crosses_the_queue_as_one_redis_message(queued_app):
         ("emit", "unread", [user_room(bob.user.id)]),
     ]
     assert batch["messages"][0]["data"] == [{"message": message}]
-    unread = {"conversation_id": conversation["id"], "unread_count": 1, "total_unread": 1}
+    unread = {"conversation_id": conversation["id"], "unread_count": 1, "total_unread": 1, "unread_mentions": 0}
     assert batch["messages"][1]["data"] == [unread]
 
 

@@ -137,7 +137,9 @@ def test_leaving_with_unread_messages_updates_the_leavers_badge(people, group, p
     send(owner, group)
     published.clear()
     conversations.remove_member(member, group, member.id)
-    assert published.to(member.id, "unread") == [{"conversation_id": group, "unread_count": 0, "total_unread": 0}]
+    assert published.to(member.id, "unread") == [
+        {"conversation_id": group, "unread_count": 0, "total_unread": 0, "unread_mentions": 0}
+    ]
 
 
 def test_set_role_is_the_owners_and_making_an_owner_hands_over(people, group):

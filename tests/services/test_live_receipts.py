@@ -90,7 +90,7 @@ def test_read_tells_every_member_and_the_readers_devices_get_their_counts(trio, 
     assert read.payload == {"conversation_id": cid, "user_id": bob.id, "seq": 1, "version": view(bob, cid)["version"]}
     [unread] = published.named("unread")
     assert unread.users == (bob.id,)
-    assert unread.payload == {"conversation_id": cid, "unread_count": 1, "total_unread": 2}
+    assert unread.payload == {"conversation_id": cid, "unread_count": 1, "total_unread": 2, "unread_mentions": 0}
 
 
 def test_a_read_that_moves_nothing_publishes_nothing(trio, published):  # noqa: F811
@@ -113,7 +113,9 @@ def test_sending_marks_the_sender_as_read(trio, published):  # noqa: F811
     assert view(bob, cid)["last_read_seq"] == mine["seq"] == 3
     assert view(bob, cid)["unread_count"] == 0
     # bob's other devices clear their badge; everybody sees his receipt.
-    assert published.to(bob.id, "unread")[-1] == {"conversation_id": cid, "unread_count": 0, "total_unread": 0}
+    assert published.to(bob.id, "unread")[-1] == {
+        "conversation_id": cid, "unread_count": 0, "total_unread": 0, "unread_mentions": 0,
+    }
     receipt = {"conversation_id": cid, "user_id": bob.id, "seq": 3, "version": mine["version"]}
     assert receipt in published.to(alice.id, "read")
     # The others' counts grew by one, and their devices were told.
@@ -139,7 +141,9 @@ def test_deleted_messages_do_not_count_as_unread(trio, published):  # noqa: F811
     messaging.delete_message(alice, first["id"])
     assert view(bob, cid)["unread_count"] == 1  # bob had not read it: his badge drops
     assert view(carol, cid)["unread_count"] == 1  # carol had: unchanged
-    assert published.to(bob.id, "unread") == [{"conversation_id": cid, "unread_count": 1, "total_unread": 1}]
+    assert published.to(bob.id, "unread") == [
+        {"conversation_id": cid, "unread_count": 1, "total_unread": 1, "unread_mentions": 0}
+    ]
     assert published.to(carol.id, "unread") == []
     # A later read recounts without the deleted message.
     assert receipts.mark_read(bob, cid, 1)["unread_count"] == 1

@@ -142,7 +142,7 @@ class DeviceState:
         if conversation and conversation.get("last_message") and conversation["last_message"]["seq"] == seq:
             targets.append(conversation["last_message"])
         for message in filter(None, targets):
-            message.update(deleted=True, body="", reactions={}, version=payload["version"])
+            message.update(deleted=True, body="", reactions={}, mentions=[], version=payload["version"])
         self._bump(conversation, payload["version"])
 
     def _on_read(self, payload: dict) -> None:
@@ -168,6 +168,7 @@ class DeviceState:
         conversation = self.conversations.get(payload["conversation_id"])
         if conversation is not None:
             conversation["unread_count"] = payload["unread_count"]
+            conversation["unread_mentions"] = payload["unread_mentions"]
 
     def _on_conversation_new(self, payload: dict) -> None:
         conversation = copy.deepcopy(payload["conversation"])

@@ -49,6 +49,8 @@ export interface Message {
   reactions: Record<string, number[]>;
   /** v2: the conversation's version at this message's latest change (send, edit, delete, reaction) */
   version?: number;
+  /** v2: the members named as @username in the body (ascending user id) */
+  mentions?: number[];
 }
 
 export interface ReceiptState {
@@ -72,6 +74,12 @@ export interface Conversation {
   created_at: string;
   /** ISO 8601 UTC with milliseconds and Z */
   updated_at: string;
+  /** v2: the caller's notification level here (default all) */
+  notifications?: "all" | "mentions" | "none";
+  /** v2: until then the caller's level is none; null when not muted */
+  muted_until?: string | null;
+  /** v2: unread messages that mention the caller */
+  unread_mentions?: number;
   /** extension: user id -> read and delivered positions */
   receipts?: Record<string, ReceiptState>;
   /** extension: false for a public room's visitor */
@@ -94,6 +102,8 @@ export interface ReadyConversation {
   version?: number;
   last_read_seq: number;
   unread_count: number;
+  /** v2: unread messages that mention the caller */
+  unread_mentions?: number;
 }
 
 /** A public group, as listed by ``GET /rooms`` (groups always have a name). */
@@ -208,6 +218,8 @@ export interface UnreadPayload {
   conversation_id: Id;
   unread_count: number;
   total_unread: number;
+  /** v2: unread messages here that mention the user */
+  unread_mentions?: number;
 }
 
 /** `conversation:new`: A conversation appeared for the user (created, added, joined); with their own counts. To: every member's devices when a conversation appears for them: created (the creator's devices included), opened (direct), added, joined. */
