@@ -25,6 +25,8 @@ export interface CachedConversation {
   last_seq: number;
   last_read_seq: number;
   unread_count: number;
+  /** v2; absent in records an older version wrote. */
+  unread_mentions?: number;
   has_older: boolean;
   read_by: Record<string, number>;
   delivered_by: Record<string, number>;
@@ -70,6 +72,7 @@ export function toCached(c: ConversationState, limit = CACHED_MESSAGES_PER_CONVE
     last_seq: c.last_seq,
     last_read_seq: c.last_read_seq,
     unread_count: c.unread_count,
+    unread_mentions: c.unread_mentions,
     has_older: c.has_older || messages.length < c.messages.length,
     read_by: c.read_by,
     delivered_by: c.delivered_by,
@@ -85,6 +88,7 @@ export function fromCached(c: CachedConversation): ConversationState {
     last_seq: c.last_seq,
     last_read_seq: c.last_read_seq,
     unread_count: c.unread_count,
+    unread_mentions: typeof c.unread_mentions === "number" ? c.unread_mentions : 0,
     messages: Array.isArray(c.messages) ? c.messages : [],
     cursor: c.cursor,
     version: typeof c.version === "number" ? c.version : null,

@@ -2,8 +2,9 @@ import { Backoff } from "./backoff";
 import { CacheWriter, fromCached, StorageCache, type ChatCache } from "./cache";
 import { ChatError, isTransient } from "./errors";
 import { Outbox, type OutboxEntry } from "./outbox";
-import { RestClient, type FetchLike } from "./rest";
+import { RestClient, type FetchLike, type PushConfig, type PushSubscriptionInfo, type PushSubscriptionRequest } from "./rest";
 import { gappedConversations, syncCursors, syncRequest } from "./selectors";
+import { muteUntil, type MuteChoice, type SettingsChange } from "./settings";
 import type { ChatState } from "./state";
 import { readJson, type StorageAdapter } from "./storage";
 import { Store } from "./store";
@@ -539,17 +540,59 @@ export class ChatClient {
     }
   }
 
-  /** Planned server extension; an error ack or silence is tolerated and the receipt dropped. */
+  /**
+   * The `delivered` receipt, sent the moment a message of someone else arrives, whichever
+   * conversation it is in (on screen or not): besides the ticks, a v2 server holds the push
+   * for that message back when a device acknowledged it (PUSH_DELAY_SECONDS, 2 s by default),
+   * so an open app is not also buzzed by a notification.
+   */
   private async sendDelivered(conversationId: Id, seq: number): Promise<void> {
     const key = String(conversationId);
-    if (this.deliveredUnsupported || !this.transport.connected || (this.deliveredSent[key] ?? 0) >= seq) return;
+    const before = this.deliveredSent[key] ?? 0;
+    if (this.deliveredUnsupported || !this.transport.connected || before >= seq) return;
     this.deliveredSent[key] = seq;
     try {
       await this.transport.request("delivered", { conversation_id: conversationId, seq }, 5_000);
     } catch (e) {
-      // A server without the handler never acks: stop asking for this session.
-      if (e instanceof ChatError && e.code === "timeout") this.deliveredUnsupported = true;
+      // Not acknowledged: let the next message or catch-up send it again.
+      if (this.deliveredSent[key] === seq) this.deliveredSent[key] = before;
+      // A v1 server without the handler never acks: stop asking for this session. A v2 server
+      // has it (the contract), so a slow answer there is only a slow network.
+      if (e instanceof ChatError && e.code === "timeout" && this.syncV2 !== true) this.deliveredUnsupported = true;
     }
+  }
+
+  // ------------------------------------------------------------ v2: notifications
+
+  /** The caller's level and mute in one conversation; the answer is applied at once. */
+  async updateSettings(conversationId: Id, changes: SettingsChange): Promise<Conversation> {
+    const c = await this.rest.updateSettings(conversationId, changes);
+    this.store.dispatch({ type: "conversations:loaded", conversations: [c] });
+    return c;
+  }
+
+  /** Mutes for 1 hour, 8 hours, 1 week or always (a far-future `muted_until`). */
+  mute(conversationId: Id, choice: MuteChoice): Promise<Conversation> {
+    return this.updateSettings(conversationId, { muted_until: muteUntil(choice, this.now()) });
+  }
+
+  unmute(conversationId: Id): Promise<Conversation> {
+    return this.updateSettings(conversationId, { muted_until: null });
+  }
+
+  /** The server's VAPID key for `PushManager.subscribe`. */
+  pushConfig(): Promise<PushConfig> {
+    return this.rest.pushConfig();
+  }
+
+  /**
+   * Registers this device for pushes: a Web Push subscription (the PWA) or an FCM token
+   * (React Native, Flutter). Idempotent: the same endpoint or token keeps its id, so calling
+   * it on every start (and on a token refresh) is the way to stay registered. Revoking the
+   * token (logout) deletes it on the server.
+   */
+  registerPush(sub: PushSubscriptionRequest): Promise<PushSubscriptionInfo> {
+    return this.rest.subscribePush(sub);
   }
 
   async startDirect(userId: Id): Promise<Conversation> {

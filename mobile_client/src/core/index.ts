@@ -2,10 +2,12 @@
 export { ChatClient, MAX_BODY, type ChatClientOptions } from "./client";
 export { ChatError, isTransient } from "./errors";
 export { Outbox, type OutboxEntry } from "./outbox";
-export { RestClient, type FetchLike } from "./rest";
+export { RestClient, type FetchLike, type PushConfig, type PushSubscriptionInfo, type PushSubscriptionRequest } from "./rest";
 export { Store } from "./store";
 export { reduce } from "./reducer";
 export * from "./selectors";
+export * from "./settings";
+export * from "./mentions";
 export * from "./state";
 export * from "./types";
 export type { Action, LocalAction, ServerAction } from "./events";

@@ -75,6 +75,7 @@ function apply(state: ChatState, action: Action): ChatState {
           last_seq: Math.max(base.last_seq, c.last_seq),
           last_read_seq: c.last_read_seq,
           unread_count: c.unread_count,
+          unread_mentions: mentionCount(c.unread_mentions ?? base.unread_mentions, c.unread_count),
         };
       }
       // Conversations the user no longer belongs to drop out (removed while offline).
@@ -114,10 +115,10 @@ function apply(state: ChatState, action: Action): ChatState {
       const p = action.payload;
       return updateConv(state, p.conversation_id, (c) => {
         const messages = c.messages.map((m) =>
-          m.id === p.message_id ? { ...m, deleted: true, body: "", reactions: {}, version: p.version ?? m.version } : m,
+          m.id === p.message_id ? { ...m, ...deletedFields(), version: p.version ?? m.version } : m,
         );
         const conv = c.conversation?.last_message?.id === p.message_id
-          ? { ...c.conversation, last_message: { ...c.conversation.last_message, deleted: true, body: "" } }
+          ? { ...c.conversation, last_message: { ...c.conversation.last_message, ...deletedFields() } }
           : c.conversation;
         return { ...c, messages, conversation: conv };
       });
@@ -174,10 +175,17 @@ function apply(state: ChatState, action: Action): ChatState {
         ...c,
         last_read_seq: Math.max(c.last_read_seq, action.last_read_seq),
         unread_count: action.unread_count,
+        // The ack carries no mention count; the `unread` event that follows does. Meanwhile
+        // mentions are a subset of the unread: reading everything clears them at once.
+        unread_mentions: mentionCount(c.unread_mentions, action.unread_count),
       }));
     case "unread": {
       const p = action.payload;
-      const next = updateConv(state, p.conversation_id, (c) => ({ ...c, unread_count: p.unread_count }));
+      const next = updateConv(state, p.conversation_id, (c) => ({
+        ...c,
+        unread_count: p.unread_count,
+        unread_mentions: mentionCount(p.unread_mentions ?? c.unread_mentions, p.unread_count),
+      }));
       return { ...next, total_unread: p.total_unread };
     }
 
@@ -208,6 +216,16 @@ function apply(state: ChatState, action: Action): ChatState {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** What a deleted message shows, live or from sync alike (PROTOCOL: empty body; v2: no mentions). */
+function deletedFields(): Pick<Message, "deleted" | "body" | "reactions" | "mentions"> {
+  return { deleted: true, body: "", reactions: {}, mentions: [] };
+}
+
+/** Mentions are unread messages too: never more of them than unread ones. */
+function mentionCount(mentions: number | undefined, unread: number): number {
+  return Math.max(0, Math.min(mentions ?? 0, unread));
+}
 
 function removeConversations(state: ChatState, ids: Id[]): ChatState {
   const convs = { ...state.conversations };
@@ -368,6 +386,7 @@ function putConversations(state: ChatState, list: Conversation[]): ChatState {
       last_seq: Math.max(held.last_seq, c.last_seq),
       last_read_seq: Math.max(held.last_read_seq, c.last_read_seq ?? 0),
       unread_count: c.unread_count ?? held.unread_count,
+      unread_mentions: mentionCount(c.unread_mentions ?? held.unread_mentions, c.unread_count ?? held.unread_count),
       read_by,
       delivered_by,
       activity_at: maxIso(held.activity_at, c.last_message?.created_at ?? c.updated_at ?? c.created_at ?? ""),

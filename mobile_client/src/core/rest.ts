@@ -1,4 +1,5 @@
 import { ChatError } from "./errors";
+import type { SettingsChange } from "./settings";
 import type { Conversation, Id, Message, Room, User } from "./types";
 
 /** The subset of fetch the client needs; inject RN's fetch, node's, or a test double. */
@@ -22,6 +23,24 @@ export interface AuthResult {
 export interface MessagePage {
   messages: Message[];
   has_more: boolean;
+}
+
+/** v2 `GET /push/config`: the VAPID key a browser passes to `PushManager.subscribe`. */
+export interface PushConfig {
+  webpush: { public_key: string };
+}
+
+/** v2 `POST /push/subscriptions`: a browser's Web Push subscription or a native app's FCM token. */
+export type PushSubscriptionRequest =
+  | { type: "webpush"; endpoint: string; keys: { p256dh: string; auth: string }; device_name?: string }
+  | { type: "fcm"; token: string; device_name?: string };
+
+/** A registered device, as the server lists it (the endpoint and keys are never echoed). */
+export interface PushSubscriptionInfo {
+  id: Id;
+  type: "webpush" | "fcm";
+  device_name: string | null;
+  created_at: string;
 }
 
 /** REST client for /api/v1: bearer-token auth, the contract's error envelope mapped to ChatError. */
@@ -116,6 +135,24 @@ export class RestClient {
   /** v2: rename a group or change its settings (owner or admin). */
   async updateConversation(id: Id, changes: { name?: string; visibility?: "private" | "public"; posting?: "all" | "admins" }): Promise<Conversation> {
     return (await this.request<{ conversation: Conversation }>("PATCH", `/conversations/${id}`, changes)).conversation;
+  }
+
+  /** v2: the caller's notification level and mute in one conversation. */
+  async updateSettings(id: Id, changes: SettingsChange): Promise<Conversation> {
+    return (await this.request<{ conversation: Conversation }>("PATCH", `/conversations/${id}/settings`, changes)).conversation;
+  }
+  pushConfig(): Promise<PushConfig> {
+    return this.request("GET", "/push/config");
+  }
+  /** 201 for a new device, 200 with the same id for one already registered (to anyone). */
+  async subscribePush(sub: PushSubscriptionRequest): Promise<PushSubscriptionInfo> {
+    return (await this.request<{ subscription: PushSubscriptionInfo }>("POST", "/push/subscriptions", sub)).subscription;
+  }
+  async pushSubscriptions(): Promise<PushSubscriptionInfo[]> {
+    return (await this.request<{ subscriptions: PushSubscriptionInfo[] }>("GET", "/push/subscriptions")).subscriptions;
+  }
+  unsubscribePush(id: Id): Promise<void> {
+    return this.request("DELETE", `/push/subscriptions/${id}`);
   }
 
   deleteMessage(id: Id): Promise<void> {

@@ -8,6 +8,8 @@ export interface ConversationState {
   last_seq: number;
   last_read_seq: number;
   unread_count: number;
+  /** v2: unread messages that mention the user (never above unread_count); 0 from a v1 server. */
+  unread_mentions: number;
   /** Held messages, ascending seq, unique by id. */
   messages: Message[];
   /**
@@ -55,6 +57,7 @@ export function emptyConversation(id: Id): ConversationState {
     last_seq: 0,
     last_read_seq: 0,
     unread_count: 0,
+    unread_mentions: 0,
     messages: [],
     cursor: 0,
     version: null,

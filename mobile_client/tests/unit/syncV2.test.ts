@@ -64,7 +64,7 @@ describe("applying a sync answer", () => {
       page({
         changes: [
           vmsg(1, 1, 6, { body: "edited", edited_at: "2026-01-02T00:00:00.000Z", reactions: { "👍": [2] } }),
-          vmsg(2, 2, 7, { deleted: true, body: "", reactions: {} }),
+          vmsg(2, 2, 7, { deleted: true, body: "", reactions: {}, mentions: [] }), // as a v2 server renders it
         ],
         conversations: [conv(1, { last_seq: 2, version: 7, last_message: vmsg(2, 2, 7, { deleted: true, body: "" }) })],
         cursors: { "1": 2 },
