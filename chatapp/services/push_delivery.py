@@ -75,7 +75,7 @@ def deliver_due(send_many: SendMany = send_sequentially) -> int:
     if not jobs:
         return 0
     pushes = plan(jobs)
-    db.session.rollback()  # end the read transaction before any network I/O
+    push_outbox.mark_pushed(_about_to_push(pushes))  # commits: no transaction open during network I/O
     outcomes = send_many(pushes) if pushes else []
     record(jobs, pushes, outcomes)
     return len(jobs)
@@ -195,18 +195,24 @@ def record(jobs: list[Job], pushes: list[Push], outcomes: list[Outcome]) -> None
     max_attempts = current_app.config["PUSH_MAX_ATTEMPTS"]
     retries: list[Retry] = []
     gone: list[int] = []
-    pushed: dict[tuple[int, int], int] = {}
     for push, outcome in zip(pushes, outcomes, strict=True):
         job = push.job
         if outcome.kind == "sent":
-            if job.kind == MESSAGE:
-                key = (job.user_id, job.conversation_id)
-                pushed[key] = max(pushed.get(key, 0), job.seq)
-        elif outcome.kind == "gone":
+            continue
+        if outcome.kind == "gone":
             gone.append(push.subscription_id)
         elif outcome.kind == "retry" and job.attempts < max_attempts:
             retries.append(Retry(job, push.subscription_id, backoff_seconds(job.attempts, outcome.retry_after)))
         else:
             log.warning("push to subscription %s dropped after %s attempts: %s %s",
                         push.subscription_id, job.attempts, outcome.status, outcome.detail)
-    push_outbox.finish(jobs, retries, gone, pushed)
+    push_outbox.finish(jobs, retries, gone)
+
+
+def _about_to_push(pushes: list[Push]) -> dict[tuple[int, int], int]:
+    pushed: dict[tuple[int, int], int] = {}
+    for push in pushes:
+        if push.job.kind == MESSAGE:
+            key = (push.job.user_id, push.job.conversation_id)
+            pushed[key] = max(pushed.get(key, 0), push.job.seq)
+    return pushed

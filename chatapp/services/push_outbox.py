@@ -72,6 +72,15 @@ def enqueue_message(conversation_id: int, seq: int, message_id: int, sender_id: 
     db.session.connection().execute(_MESSAGE_JOBS_MENTIONED if mentioned else _MESSAGE_JOBS, params)
 
 
+# A message push in flight (claimed, not yet recorded) counts as pushed: the
+# read may overtake it, and the notification it is about to show must go too.
+_IN_FLIGHT = (
+    exists()
+    .where(PushJob.kind == MESSAGE, PushJob.user_id == Membership.user_id,
+           PushJob.conversation_id == Membership.conversation_id, PushJob.claimed_until.is_not(None),
+           PushJob.seq <= bindparam("p_seq"))
+    .correlate(Membership)
+)
 _READ_JOB = insert(PushJob).from_select(
     _COLUMNS,
     select(
@@ -80,9 +89,10 @@ _READ_JOB = insert(PushJob).from_select(
     ).where(
         Membership.conversation_id == bindparam("p_cid"),
         Membership.user_id == bindparam("p_uid"),
-        Membership.pushed_seq > 0,
-        Membership.pushed_seq <= bindparam("p_seq"),
-        Membership.pushed_seq > bindparam("p_before"),
+        or_(
+            and_(Membership.pushed_seq <= bindparam("p_seq"), Membership.pushed_seq > bindparam("p_before")),
+            _IN_FLIGHT,
+        ),
         _HAS_DEVICE,
     ),
 )
@@ -145,10 +155,24 @@ class Retry:
     after_seconds: float
 
 
-def finish(done: list[Job], retries: list[Retry], gone: list[int], pushed: dict[tuple[int, int], int]) -> None:
+def mark_pushed(pushed: dict[tuple[int, int], int]) -> None:
+    """Remember, before sending, what each (user, conversation) is about to be told
+    about: a read from now on sends the ``read`` push (one too many if the push
+    then fails: harmless, it closes nothing)."""
+    for (user_id, conversation_id), seq in pushed.items():
+        db.session.execute(
+            update(Membership)
+            .where(Membership.user_id == user_id, Membership.conversation_id == conversation_id,
+                   Membership.pushed_seq < seq)
+            .values(pushed_seq=seq)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.commit()
+
+
+def finish(done: list[Job], retries: list[Retry], gone: list[int]) -> None:
     """Record a batch's outcome in one transaction: the jobs are deleted, one job
-    per device to retry is queued, subscriptions the push service called gone are
-    deleted, and ``pushed_seq`` remembers what each member was told about."""
+    per device to retry is queued, subscriptions the push service called gone are deleted."""
     now = utcnow()
     if retries:
         db.session.execute(
@@ -163,14 +187,6 @@ def finish(done: list[Job], retries: list[Retry], gone: list[int], pushed: dict[
         )
     if gone:
         db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
-    for (user_id, conversation_id), seq in pushed.items():
-        db.session.execute(
-            update(Membership)
-            .where(Membership.user_id == user_id, Membership.conversation_id == conversation_id,
-                   Membership.pushed_seq < seq)
-            .values(pushed_seq=seq)
-            .execution_options(synchronize_session=False)
-        )
     if done:
         db.session.execute(delete(PushJob).where(PushJob.id.in_([job.id for job in done])))
     db.session.commit()
