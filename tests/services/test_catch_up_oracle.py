@@ -16,7 +16,7 @@ import pytest
 
 from chatapp.extensions import db
 from chatapp.models import User
-from chatapp.services import conversations, messaging, receipts
+from chatapp.services import conversations, messaging, notification_settings, receipts
 from chatapp.services import sync as catch_up_service
 from tests.services.live_fixtures import Recorder, published  # noqa: F401
 from tests.support.oracle import DeviceState, assert_equal_states, catch_up, deliver, fresh_state
@@ -81,9 +81,12 @@ def verify_action(world: World, recorder: Recorder, action: Callable[[World], ob
     offline = {user.id: fresh(user) for user in world.people}
     recorder.clear()
     action(world)
+    actor = PERSONAL.get(action)
     for user in world.people:
         deliver(live[user.id], [(e.name, e.payload) for e in recorder.events if user.id in e.users])
         now = fresh(user)
+        if actor is not None and actor(world) is not user:
+            _adopt_private_version(live[user.id], now)
         assert_equal_states(live[user.id], now, f"{user.username}'s connected device")
 
         def call(cursors, versions, limit, user=user):
@@ -91,6 +94,26 @@ def verify_action(world: World, recorder: Recorder, action: Callable[[World], ob
 
         catch_up(offline[user.id], call, SYNC_LIMIT)
         assert_equal_states(offline[user.id], now, f"{user.username}'s offline device after sync")
+
+
+def _adopt_private_version(device: DeviceState, now: DeviceState) -> None:
+    """A member's own notification settings take the conversation's next version
+    (so that member's other devices catch up with sync) but are told to nobody
+    else: the other members' connected devices lag by that one number, with
+    nothing else different, until the next change they are told about."""
+    for cid, conversation in device.conversations.items():
+        fresh_version = now.conversations[cid]["version"] if cid in now.conversations else None
+        if fresh_version is not None and conversation["version"] == fresh_version - 1:
+            conversation["version"] = fresh_version
+
+
+def _mute(world: World) -> None:
+    notification_settings.update_settings(world.bob, world.group, "mentions", "2099-01-01T00:00:00Z")
+
+
+def _mention_then_edit_it_away(world: World) -> None:
+    message = send(world.alice, world.group, "@bob and @carol: standup")
+    messaging.edit_message(world.alice, message["id"], "@carol: standup")
 
 
 def _hand_over(world: World) -> None:
@@ -124,7 +147,12 @@ ACTIONS: dict[str, Callable[[World], object]] = {
     "promote to admin": lambda w: conversations.set_role(w.alice, w.group, w.carol.id, "admin"),
     "demote": lambda w: conversations.set_role(w.alice, w.group, w.bob.id, "member"),
     "hand ownership over": _hand_over,
+    "notification settings": _mute,
+    "send with mentions": lambda w: send(w.carol, w.group, "@alice @bob look @dave"),
+    "edit a mention away": _mention_then_edit_it_away,
 }
+# Actions that change what one member alone sees (their own settings), by who acts.
+PERSONAL: dict[Callable[[World], object], Callable[[World], User]] = {_mute: lambda w: w.bob}
 
 
 @pytest.mark.parametrize("name", list(ACTIONS))
