@@ -126,12 +126,14 @@ class Job:
 def claim(limit: int, lease_seconds: float) -> list[Job]:
     """Take up to ``limit`` due jobs for this worker and commit the claim."""
     now = utcnow()
-    due = (
-        select(PushJob.id)
-        .where(PushJob.due_at <= now, or_(PushJob.claimed_until.is_(None), PushJob.claimed_until < now))
-        .order_by(PushJob.due_at, PushJob.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    is_due = and_(PushJob.due_at <= now, or_(PushJob.claimed_until.is_(None), PushJob.claimed_until < now))
+    # A read first: an idle loop polls every PUSH_POLL_SECONDS, and an UPDATE that
+    # matches nothing would still take SQLite's write lock from the senders.
+    if db.session.execute(select(PushJob.id).where(is_due).limit(1)).first() is None:
+        db.session.rollback()
+        return []
+    due = select(PushJob.id).where(is_due).order_by(PushJob.due_at, PushJob.id).limit(limit).with_for_update(
+        skip_locked=True
     )
     stmt = (
         update(PushJob)

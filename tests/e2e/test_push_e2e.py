@@ -193,6 +193,23 @@ def test_reading_sends_the_read_push_that_dismisses_the_notification(server, pus
         assert read.headers["topic"] == f"c{cid}"
 
 
+@pytest.mark.parametrize("async_mode", ["gevent", "threading"])
+def test_every_async_mode_pushes(async_mode, tmp_path, push_service):
+    """The push loop and its concurrent sends in the other supported async modes
+    (the tests above run eventlet, the default)."""
+    with database("sqlite", tmp_path) as url:
+        process = ServerProcess(url, async_mode=async_mode, extra_env=push_env()).start()
+        try:
+            ana, bob = person(process.url, "ana"), person(process.url, "bob")
+            phones = [subscribe(bob, push_service, f"device{n}") for n in range(3)]
+            send(ana, dm(ana, bob), f"hello from {async_mode}")
+            for phone in phones:
+                [push] = wait_pushes(push_service, phone, 1)
+                assert push.payload_json["body"] == f"hello from {async_mode}"
+        finally:
+            process.stop()
+
+
 def test_a_gone_subscription_is_deleted(server, push_service):
     ana, bob = person(server.url, "ana"), person(server.url, "bob")
     bob_phone = subscribe(bob, push_service)
