@@ -30,6 +30,11 @@ class Message(Model):
     # v2: the user ids named as @username in the body, "3,17" (None: nobody), for
     # rendering without a join; message_mentions holds the same for counting.
     mentions: Mapped[str | None] = mapped_column(String(400), default=None)
+    # v2 replies: the quoted message (same conversation). Indexed: an edit or delete
+    # of the original raises the version of every reply that quotes it.
+    reply_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), default=None, index=True
+    )
 
     reactions: Mapped[list[Reaction]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="Reaction.created_at"
