@@ -1,4 +1,5 @@
 import type { ChatClient } from "../core/client";
+import { WebPush } from "../platform/webPush";
 import { h } from "./dom";
 import type { AppContext, Screen } from "./context";
 import { authScreen } from "./screens/auth";
@@ -21,8 +22,10 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
   root.append(banner, outlet, toasts);
   let screen: Screen | null = null;
 
+  const push = new WebPush(client);
   const ctx: AppContext = {
     client,
+    push,
     navigate: (hash) => {
       if (location.hash === hash) route();
       else location.hash = hash;
@@ -78,6 +81,7 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
       : `Connecting…${queued ? ` ${queued} queued.` : ""}`;
     const base = document.title.replace(/^\(\d+\) /, "") || APP_NAME;
     document.title = s.total_unread > 0 ? `(${s.total_unread}) ${base}` : base;
+    setAppBadge(s.total_unread);
     document.body.dataset.connection = s.connection;
     document.body.dataset.transport = s.transport ?? "";
   }
@@ -85,6 +89,8 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
   client.store.subscribe((_state, action) => {
     // Page load to the first `ready`: the connect time the e2e tests assert and print.
     if (action.type === "ready" && performance.getEntriesByName("chat:ready").length === 0) performance.mark("chat:ready");
+    // Push on for this account here: keep the server's copy of the subscription current.
+    if (action.type === "ready") push.ensureRegistered().catch((e) => console.warn("push:", e));
     screen?.update();
     chrome();
   });
@@ -92,7 +98,23 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
     screen?.update();
     chrome();
   });
-  client.onUnauthorized(() => ctx.navigate("#/login"));
+  client.onUnauthorized(() => {
+    void push.forgetDevice(); // the server dropped this login's subscriptions with the token
+    ctx.navigate("#/login");
+  });
+  // A tap on a notification while the app is open: the service worker asks to show that conversation.
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.addEventListener("message", (ev: MessageEvent<{ type?: string; conversation_id?: number }>) => {
+      const cid = ev.data?.conversation_id;
+      if (ev.data?.type === "open-conversation" && typeof cid === "number" && client.token) ctx.navigate(`#/c/${cid}`);
+      // A push arrived: is its conversation on screen here? (then the worker shows nothing)
+      if (ev.data?.type === "which-conversation") {
+        const shown = /^#\/c\/(\d+)$/.exec(location.hash);
+        ev.ports[0]?.postMessage({ conversation_id: shown ? Number(shown[1]) : null, visible: document.visibilityState === "visible" && document.hasFocus() });
+      }
+    });
+    navigator.serviceWorker.startMessages();
+  }
   client.onError((e) => console.warn("chat:", e));
   window.addEventListener("hashchange", route);
   // The OS knows about lost connectivity long before a heartbeat times out (~45 s):
@@ -108,4 +130,13 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
   // Returning to the foreground is a reconnection moment: sync and resend.
   document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && void client.foreground());
   route();
+}
+
+let badgeShown = -1;
+
+/** The installed app's icon badge (where the platform has one), like the title's "(N)". */
+function setAppBadge(count: number): void {
+  if (count === badgeShown || !("setAppBadge" in navigator)) return;
+  badgeShown = count;
+  (count > 0 ? navigator.setAppBadge(count) : navigator.clearAppBadge()).catch(() => undefined);
 }

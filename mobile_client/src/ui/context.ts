@@ -1,8 +1,11 @@
 import type { ChatClient } from "../core/client";
+import type { WebPush } from "../platform/webPush";
 
 /** What every screen gets: the core client, navigation, and a way to show errors. */
 export interface AppContext {
   client: ChatClient;
+  /** Web Push: the permission prompt, the subscription, forgetting it on sign-out. */
+  push: WebPush;
   navigate(hash: string): void;
   toast(text: string): void;
 }

@@ -1,12 +1,17 @@
 import type { OutboxEntry } from "../../core/outbox";
+import { mentionSegments } from "../../core/mentions";
 import { conversationTitle, otherMembers, tickFor, typingUsers, type Tick } from "../../core/selectors";
+import { notificationState } from "../../core/settings";
 import type { ConversationState } from "../../core/state";
 import { LIMITS, type Message } from "../../core/types";
 import { avatar } from "../avatar";
 import { h, replace } from "../dom";
 import { dayKey, dayLabel, shortWhen, timeOf } from "../format";
 import { errorText, type AppContext, type Screen } from "../context";
+import { mentionPicker } from "../mentionPicker";
+import { conversationSeen } from "../../platform/webPush";
 import { messageActions } from "./actions";
+import { notificationSheet, notificationSummary } from "./settingsSheet";
 
 const TICK_TEXT: Record<Tick | "queued" | "failed", [string, string]> = {
   queued: ["🕓", "Queued, will send when online"],
@@ -40,12 +45,14 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
   const subtitle = h("p", { class: "chat-sub", "aria-live": "polite" });
   const avatarSlot = h("span", { class: "avatar-slot" });
   const infoLink = h("a", { class: "btn", href: `#/c/${id}/info`, "aria-label": "Conversation details" }, "Info");
+  const bell = h("button", { type: "button", class: "btn bell", "aria-label": "Notification settings", on: { click: () => notificationSheet(ctx, id) } }, "🔔");
   const header = h(
     "header",
     { class: "bar chat-bar" },
     h("a", { href: "#/", class: "btn back", "aria-label": "Back to conversations" }, "‹"),
     avatarSlot,
     h("div", { class: "chat-head" }, title, subtitle),
+    bell,
     infoLink,
   );
   const older = h("div", { class: "older", role: "status" });
@@ -67,6 +74,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     on: {
       input: () => onTyping(),
       keydown: (ev: KeyboardEvent) => {
+        if (picker.onKey(ev)) return;
         if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
           ev.preventDefault();
           void submit();
@@ -74,15 +82,24 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       },
     },
   });
+  const picker = mentionPicker(
+    input,
+    () => (conv()?.conversation?.members ?? []).map((u) => client.state.users[String(u.id)] ?? u),
+    () => client.state.me?.id,
+  );
   const sendBtn = h("button", { type: "submit", class: "primary send", "aria-label": "Send" }, "Send");
   const composer = h("form", { class: "composer", on: { submit: (ev: Event) => (ev.preventDefault(), void submit()) } }, input, sendBtn);
   const joinBar = h("div", { class: "join-bar", hidden: true },
     h("button", { type: "button", class: "primary", on: { click: () => void join() } }, "Join this room"),
   );
-  const footer = h("footer", { class: "chat-foot" }, typingLine, editBanner, composer, joinBar);
+  const footer = h("footer", { class: "chat-foot" }, typingLine, picker.el, editBanner, composer, joinBar);
 
   const timer = setInterval(() => renderTyping(), 1000);
-  const onVisible = () => document.visibilityState === "visible" && void client.markRead(id);
+  const onVisible = () => {
+    if (document.visibilityState !== "visible") return;
+    conversationSeen(id);
+    void client.markRead(id);
+  };
   document.addEventListener("visibilitychange", onVisible);
 
   function conv(): ConversationState | undefined {
@@ -97,6 +114,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     try {
       await client.openConversation(id);
       opened = true;
+      conversationSeen(id);
       update();
       scroller.scrollTop = scroller.scrollHeight;
       maybeLoadOlder();
@@ -147,6 +165,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
         await client.editMessage(m.id, text);
       } else {
         input.value = "";
+        picker.close();
         clearTimeout(typingIdle);
         client.setTyping(id, false);
         await client.sendMessage(id, text);
@@ -198,7 +217,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       "div",
       { class: `msg ${mine ? "mine" : "theirs"}${m.deleted ? " deleted" : ""}`, dataset: { id: String(m.id), seq: String(m.seq) } },
       showSender && !mine ? h("span", { class: "sender" }, sender?.display_name ?? `User ${m.sender_id}`) : null,
-      h("p", { class: "body" }, m.deleted ? "This message was deleted" : m.body),
+      h("p", { class: "body" }, m.deleted ? "This message was deleted" : bodyWithMentions(m)),
       h("span", { class: "meta" },
         m.edited_at && !m.deleted ? h("span", { class: "edited" }, "edited") : null,
         h("time", { dateTime: m.created_at }, timeOf(m.created_at)),
@@ -219,6 +238,14 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     );
     if (!m.deleted) attachLongPress(el, () => showActions(m));
     return h("div", { class: `row ${mine ? "mine" : "theirs"}` }, el);
+  }
+
+  /** The body as text, the `@username` of each member the server counted as mentioned marked. */
+  function bodyWithMentions(m: Message): (string | HTMLElement)[] {
+    const s = client.state;
+    return mentionSegments(m.body, m.mentions, (uid) => s.users[String(uid)]).map((seg) =>
+      seg.mention === undefined ? seg.text : h("span", { class: `mention${seg.mention === s.me?.id ? " me" : ""}`, dataset: { userId: String(seg.mention) } }, seg.text),
+    );
   }
 
   function queuedBubble(e: OutboxEntry): HTMLElement {
@@ -266,7 +293,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       const showSender = group && m.sender_id !== prevSender;
       prevSender = m.sender_id;
       const tick = tickFor(client.state, c, m);
-      const sig = [m.body, m.edited_at, m.deleted, JSON.stringify(m.reactions), tick, showSender].join("|");
+      const sig = [m.body, m.edited_at, m.deleted, JSON.stringify(m.reactions), JSON.stringify(m.mentions ?? []), tick, showSender].join("|");
       out.push({ key: `m:${m.id}`, sig, build: () => bubble(c, m, showSender) });
     }
     for (const e of client.outbox.list(id)) {
@@ -317,6 +344,10 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     title.textContent = t;
     document.title = document.title.replace(/^(\(\d+\) )?.*$/, `$1${t}`);
     const convObj = c.conversation;
+    const notify = notificationState(convObj, Date.now());
+    bell.textContent = notify.quiet ? "🔕" : "🔔";
+    bell.title = notificationSummary(notify);
+    bell.hidden = !convObj || convObj.is_member === false;
     if (s.connection !== "connected") {
       // Presence is stale while we are cut off: say so instead of showing old dots.
       subtitle.textContent = navigator.onLine ? "connecting…" : "waiting for network…";

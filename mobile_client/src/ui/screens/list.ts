@@ -1,9 +1,11 @@
 import { conversationTitle, otherMembers, sortedConversations } from "../../core/selectors";
+import { notificationState } from "../../core/settings";
 import type { ConversationState } from "../../core/state";
 import { avatar } from "../avatar";
 import { h, replace } from "../dom";
 import { shortWhen } from "../format";
 import type { AppContext, Screen } from "../context";
+import { pushPrompt } from "../pushPrompt";
 
 /** Conversation list: avatars with online dots, previews, unread badges, queued counts. */
 export function listScreen(ctx: AppContext): Screen {
@@ -11,6 +13,7 @@ export function listScreen(ctx: AppContext): Screen {
   const list = h("ul", { class: "conv-list", "aria-label": "Conversations" });
   const empty = h("p", { class: "empty" }, "No conversations yet. Start one with ", h("strong", null, "New"), " or join a room.");
   const meName = h("span", { class: "me-name" });
+  const prompt = pushPrompt(ctx);
 
   const header = h(
     "header",
@@ -24,6 +27,7 @@ export function listScreen(ctx: AppContext): Screen {
   );
 
   async function signOut() {
+    await ctx.push.forgetDevice();
     await client.logout();
     ctx.navigate("#/login");
   }
@@ -42,6 +46,8 @@ export function listScreen(ctx: AppContext): Screen {
       preview = last.deleted ? "Message deleted" : who + last.body;
     }
     const unread = c.unread_count;
+    const mentions = unread ? c.unread_mentions : 0;
+    const quiet = notificationState(conv, Date.now()).quiet;
     return h(
       "li",
       null,
@@ -50,14 +56,19 @@ export function listScreen(ctx: AppContext): Screen {
         {
           href: `#/c/${c.id}`,
           class: `conv${unread ? " has-unread" : ""}`,
-          "aria-label": `${title}${unread ? `, ${unread} unread` : ""}${online ? ", online" : ""}`,
+          "aria-label": `${title}${unread ? `, ${unread} unread` : ""}${mentions ? `, ${mentions} mentioning you` : ""}${online ? ", online" : ""}${quiet ? ", muted" : ""}`,
         },
         avatar(peer?.id ?? conv.id, title, online, conv.type === "group"),
         h("span", { class: "conv-main" },
-          h("span", { class: "conv-top" }, h("span", { class: "conv-title" }, title), h("time", { class: "conv-time" }, shortWhen(last?.created_at ?? ""))),
+          h("span", { class: "conv-top" },
+            h("span", { class: "conv-title" }, title),
+            quiet ? h("span", { class: "muted-icon", title: "Muted", "aria-hidden": "true" }, "🔕") : null,
+            h("time", { class: "conv-time" }, shortWhen(last?.created_at ?? "")),
+          ),
           h("span", { class: "conv-bottom" },
             h("span", { class: "preview" }, queued ? `⏱ ${queued} queued · ` : "", preview),
-            unread ? h("span", { class: "badge", "aria-hidden": "true" }, unread > 99 ? "99+" : unread) : null,
+            mentions ? h("span", { class: "badge mention-badge", title: `${mentions} mentioning you`, "aria-hidden": "true" }, "@") : null,
+            unread ? h("span", { class: `badge${quiet ? " quiet" : ""}`, "aria-hidden": "true" }, unread > 99 ? "99+" : unread) : null,
           ),
         ),
       ),
@@ -70,8 +81,9 @@ export function listScreen(ctx: AppContext): Screen {
     const convs = sortedConversations(s).filter((c) => c.conversation?.is_member !== false);
     replace(list, convs.map(row));
     empty.hidden = convs.length > 0;
+    prompt.update();
   }
 
   update();
-  return { el: h("main", { class: "screen list-screen" }, header, h("div", { class: "scroll" }, list, empty)), update };
+  return { el: h("main", { class: "screen list-screen" }, header, h("div", { class: "scroll" }, prompt.el, list, empty)), update };
 }
