@@ -24,6 +24,9 @@ export CHAT_RATE_LOGIN_BURST="${CHAT_RATE_LOGIN_BURST:-1000}"
 export CHAT_RATE_REGISTER_BURST="${CHAT_RATE_REGISTER_BURST:-1000}"
 export CHAT_RATE_MESSAGES_BURST="${CHAT_RATE_MESSAGES_BURST:-1000}"
 export CHAT_RATE_MESSAGES_PER_SECOND="${CHAT_RATE_MESSAGES_PER_SECOND:-100}"
+# The push e2e test is its own push service on 127.0.0.1 (headless Chromium has none): allow a
+# loopback endpoint. Development and tests only; production refuses to start with it.
+export CHAT_PUSH_ALLOW_INSECURE="${CHAT_PUSH_ALLOW_INSECURE:-1}"
 (cd "$ROOT" && CHAT_ASYNC_MODE=threading "$PY/flask" --app wsgi db upgrade >"$LOG" 2>&1)
 (cd "$ROOT" && HOST=127.0.0.1 PORT="$PORT" exec "$PY/python" wsgi.py >>"$LOG" 2>&1) &
 SERVER_PID=$!
