@@ -79,7 +79,10 @@ export function listScreen(ctx: AppContext): Screen {
     const s = client.state;
     meName.textContent = s.me ? `@${s.me.username}` : "";
     const convs = sortedConversations(s).filter((c) => c.conversation?.is_member !== false);
+    // Rows are rebuilt on every change (presence, typing, counts): keep a keyboard user's place.
+    const focused = list.contains(document.activeElement) ? document.activeElement?.getAttribute("href") : null;
     replace(list, convs.map(row));
+    if (focused) list.querySelector<HTMLElement>(`a[href="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
     empty.hidden = convs.length > 0;
     prompt.update();
   }
