@@ -245,6 +245,9 @@ class SendPayload(Payload):
     conversation_id: Id
     body: Body
     client_id: ClientId
+    reply_to: Annotated[Id | None, Meta(description="v2: quote this message of the same conversation")] | UnsetType = (
+        UNSET
+    )
 
 
 class EditPayload(Payload):

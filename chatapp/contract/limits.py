@@ -55,6 +55,8 @@ NOTIFICATION_LEVELS: Final = ("all", "mentions", "none")
 PUSH_TYPES: Final = ("webpush", "fcm")
 # A push notification's body is a preview of the message (PROTOCOL.md v2).
 PUSH_PREVIEW_CHARS: Final = 200
+# A reply's quote of the original (PROTOCOL.md v2 "Replies").
+REPLY_PREVIEW_CHARS: Final = 200
 # Web Push endpoints and FCM registration tokens (FCM's are ~160 characters); both
 # are one unique column, and PostgreSQL indexes at most ~2,700 bytes of a value.
 MAX_PUSH_ENDPOINT_CHARS: Final = 2048

@@ -63,6 +63,16 @@ class User(Object):
     last_seen_at: NullableTime
 
 
+class ReplyPreview(Object):
+    """v2: the message a reply quotes, as it is now (edited text; empty once deleted)."""
+
+    id: Id
+    seq: Annotated[int, Meta(ge=1)]
+    sender_id: Id
+    body: Annotated[str, Meta(description="at most 200 code points; empty when deleted")]
+    deleted: bool
+
+
 class Message(Object):
     """PROTOCOL.md: Message. A deleted message keeps id and seq, has an empty body and no reactions."""
 
@@ -83,6 +93,9 @@ class Message(Object):
     ]
     mentions: Annotated[
         list[int], Meta(description="v2: the members named as @username in the body (ascending user id)")
+    ]
+    reply_to: Annotated[
+        ReplyPreview | None, Meta(description="v2: the quoted message, null when not a reply (and once deleted)")
     ]
 
 

@@ -80,6 +80,9 @@ class UpdateConversationRequest(Request):
 class SendRequest(Request):
     body: Body
     client_id: ClientId
+    reply_to: Annotated[Id | None, Meta(description="v2: quote this message of the same conversation")] | UnsetType = (
+        UNSET
+    )
 
 
 class EditRequest(Request):

@@ -7,6 +7,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..contract import objects as contract
+from ..contract.limits import REPLY_PREVIEW_CHARS
 from ..contract.objects import as_dict
 from ..extensions import Model
 from ..timeutil import iso, utcnow
@@ -36,6 +37,9 @@ class Message(Model):
         ForeignKey("messages.id", ondelete="SET NULL"), default=None, index=True
     )
 
+    # One level, loaded with the message (selectin: one query for a whole page).
+    reply_to: Mapped[Message | None] = relationship(remote_side=[id], lazy="selectin")
+
     reactions: Mapped[list[Reaction]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="Reaction.created_at"
     )
@@ -59,7 +63,7 @@ class Message(Model):
         return render_message(self, self.reactions_dict())
 
     def to_object(self) -> contract.Message:
-        return message_object(self, self.reactions_dict())
+        return message_object(self, self.reactions_dict(), reply_preview(self.reply_to))
 
 
 def render_message(row: Any, reactions: dict[str, list[int]]) -> dict[str, Any]:
@@ -67,7 +71,20 @@ def render_message(row: Any, reactions: dict[str, list[int]]) -> dict[str, Any]:
     return as_dict(message_object(row, reactions))
 
 
-def message_object(row: Any, reactions: dict[str, list[int]]) -> contract.Message:
+def reply_preview(original: Any) -> contract.ReplyPreview | None:
+    """The quote of ``original`` (a model or a Core row) as it is now."""
+    if original is None:
+        return None
+    deleted = original.deleted
+    return contract.ReplyPreview(
+        id=original.id, seq=original.seq, sender_id=original.sender_id,
+        body="" if deleted else original.body[:REPLY_PREVIEW_CHARS], deleted=deleted,
+    )
+
+
+def message_object(
+    row: Any, reactions: dict[str, list[int]], reply: contract.ReplyPreview | None = None
+) -> contract.Message:
     """The contract's Message object (chatapp/contract/objects.py) from a model or a
     Core row (attribute access): the one place a row becomes a Message."""
     deleted = row.deleted
@@ -84,6 +101,7 @@ def message_object(row: Any, reactions: dict[str, list[int]]) -> contract.Messag
         reactions={} if deleted else reactions,
         version=row.version,
         mentions=[] if deleted else parse_mentions(row.mentions),
+        reply_to=None if deleted else reply,
     )
 
 

@@ -183,7 +183,10 @@ class ChatNamespace(Namespace):
     def _send(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         send = parse(contract.SendPayload, data)
-        message, _created = messaging.send_message(user, send.conversation_id, send.body, send.client_id)
+        message, _created = messaging.send_message(
+            user, send.conversation_id, send.body, send.client_id,
+            reply_to=None if send.reply_to is UNSET else send.reply_to,
+        )
         metrics.SEND_LATENCY.observe(time.perf_counter() - started)
         return {"message": message}
 

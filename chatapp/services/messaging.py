@@ -15,7 +15,7 @@ from ..contract.limits import MANAGERS
 from ..contract.objects import as_dict
 from ..extensions import db
 from ..models import Conversation, Membership, Message, Reaction, User
-from ..models.message import message_object, parse_mentions, store_mentions
+from ..models.message import message_object, parse_mentions, reply_preview, store_mentions
 from ..timeutil import iso, utcnow
 from . import events, mentions, push_outbox, ratelimit, versions
 from .conversations import get_member, get_visible, member_ids, readable_id
@@ -88,12 +88,20 @@ _TOTALS = (
 )
 
 
-def send_message(sender: User, conversation_id: object, body: object, client_id: object) -> tuple[dict[str, Any], bool]:
+_QUOTED = select(
+    _MESSAGES.c.id, _MESSAGES.c.seq, _MESSAGES.c.sender_id, _MESSAGES.c.body, _MESSAGES.c.deleted
+).where(_MESSAGES.c.id == bindparam("p_mid"), _MESSAGES.c.conversation_id == bindparam("p_cid"))
+
+
+def send_message(
+    sender: User, conversation_id: object, body: object, client_id: object, *, reply_to: object = None
+) -> tuple[dict[str, Any], bool]:
     """Persist and fan out a message. Returns (message, created); a repeated
     ``client_id`` from the same sender returns the original and emits nothing."""
     cid = entity_id(conversation_id, "conversation_id")
     text_body = _body(body)
     key = parse_client_id(client_id)
+    quoted_id = None if reply_to is None else entity_id(reply_to, "reply_to")
     conn = db.session.connection()
     state = conn.execute(_SENDER_STATE, {"p_cid": cid, "p_uid": sender.id}).first()
     if state is None:
@@ -106,6 +114,13 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
         return db.session.get_one(Message, original_id).to_dict(), False
     if posting == "admins" and role not in MANAGERS:
         raise Forbidden("only admins may post in this room")
+    quoted = None
+    if quoted_id is not None:
+        quoted = conn.execute(_QUOTED, {"p_mid": quoted_id, "p_cid": cid}).first()
+        if quoted is None:
+            raise field_error("reply_to", "no such message in this conversation")
+        if quoted.deleted:
+            raise field_error("reply_to", "the message was deleted")
     ratelimit.check_message(sender.id)
     now = utcnow()
     try:
@@ -123,7 +138,8 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
         # Under the lock: exactly the members of this moment.
         mentioned = mentions.members_named(cid, text_body)
         row = {"conversation_id": cid, "seq": seq, "sender_id": sender.id, "body": text_body, "client_id": key,
-               "created_at": now, "deleted": False, "version": version, "mentions": store_mentions(mentioned)}
+               "created_at": now, "deleted": False, "version": version, "mentions": store_mentions(mentioned),
+               "reply_to_id": quoted_id}
         message_id = conn.execute(_INSERT, row).scalar_one()
     except IntegrityError:
         # A concurrent resend with the same client_id won the race.
@@ -143,6 +159,7 @@ def send_message(sender: User, conversation_id: object, body: object, client_id:
     message = contract.Message(
         id=message_id, conversation_id=cid, seq=seq, sender_id=sender.id, body=text_body, client_id=key,
         created_at=iso(now), edited_at=None, deleted=False, reactions={}, version=version, mentions=mentioned,
+        reply_to=reply_preview(quoted),
     )
     members = [*unread, sender.id]
     # The ack carries the very dict the event does: one conversion per send.
@@ -240,6 +257,7 @@ def edit_message(user: User, message_id: object, body: object) -> dict[str, Any]
     db.session.flush()
     update_event = contract_events.MessageUpdated(message=message.to_object())
     data: dict[str, Any] = events.on_commit(update_event, users=member_ids(conversation))["message"]
+    _requote(message, conversation)
     _queue_unread(conversation.id, changed_mentions)
     db.session.commit()
     return data
@@ -274,6 +292,26 @@ def _remention(message: Message, conversation_id: int) -> list[int]:
         )
         changed.append(uid)
     return sorted(changed)
+
+
+def _requote(original: Message, conversation: Conversation) -> None:
+    """The replies quoting ``original`` show it as it is now: each takes a version
+    of its own (after the original's, under the same lock), so ``sync`` hands it back
+    in ``changes`` and a page never splits one version, and members get
+    ``message:updated`` with the new quote. Deleted replies quote nothing."""
+    replies = list(db.session.scalars(
+        select(Message).where(Message.reply_to_id == original.id, Message.deleted.is_(False)).order_by(Message.id)
+    ))
+    if not replies:
+        return
+    last = versions.bump(conversation.id, by=len(replies))
+    members = member_ids(conversation)
+    for offset, reply in enumerate(replies, start=last - len(replies) + 1):
+        reply.version = offset
+        reply.reply_to = original
+    db.session.flush()
+    for reply in replies:
+        events.on_commit(contract_events.MessageUpdated(message=reply.to_object()), users=members)
 
 
 def _lock_message(message: Message) -> int:
@@ -339,6 +377,7 @@ def delete_message(user: User, message_id: object) -> None:
         conversation_id=conversation.id, message_id=message.id, seq=message.seq, version=version
     )
     events.on_commit(deleted, users=member_ids(conversation))
+    _requote(message, conversation)
     _queue_unread(conversation.id, affected)
     db.session.commit()
 
@@ -475,4 +514,17 @@ def rows_to_objects(rows: Sequence[Any]) -> list[contract.Message]:
     if live_ids:
         for message_id, emoji, user_id in db.session.connection().execute(_REACTIONS_OF, {"p_ids": live_ids}):
             reactions.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
-    return [message_object(row, reactions.get(row.id, {})) for row in rows]
+    quoted_ids = {row.reply_to_id for row in rows if row.reply_to_id is not None and not row.deleted}
+    quotes: dict[int, contract.ReplyPreview | None] = {}
+    if quoted_ids:
+        for original in db.session.connection().execute(_QUOTES_OF, {"p_ids": list(quoted_ids)}):
+            quotes[original.id] = reply_preview(original)
+    return [
+        message_object(row, reactions.get(row.id, {}), quotes.get(row.reply_to_id) if row.reply_to_id else None)
+        for row in rows
+    ]
+
+
+_QUOTES_OF = select(
+    _MESSAGES.c.id, _MESSAGES.c.seq, _MESSAGES.c.sender_id, _MESSAGES.c.body, _MESSAGES.c.deleted
+).where(_MESSAGES.c.id.in_(bindparam("p_ids", expanding=True)))

@@ -30,15 +30,16 @@ from ..models import Conversation
 _BUMP = (
     update(Conversation)
     .where(Conversation.id == bindparam("p_cid"))
-    .values(version=Conversation.version + 1)
+    .values(version=Conversation.version + bindparam("p_by"))
     .returning(Conversation.version)
     .execution_options(synchronize_session=False)
 )
 
 
-def bump(conversation_id: int) -> int:
-    """Lock the conversation for this transaction and allocate its next version."""
-    version = db.session.execute(_BUMP, {"p_cid": conversation_id}).scalar_one()
+def bump(conversation_id: int, *, by: int = 1) -> int:
+    """Lock the conversation for this transaction and allocate its next version
+    (``by`` > 1: the next ``by`` versions, returning the last of them)."""
+    version = db.session.execute(_BUMP, {"p_cid": conversation_id, "p_by": by}).scalar_one()
     loaded = db.session.identity_map.get(db.session.identity_key(Conversation, conversation_id))
     if loaded is not None:
         # Keep an already-loaded object truthful without marking it dirty.

@@ -81,6 +81,8 @@ def every_kind_of_change(url: str, alice: dict, bob: dict, carol: dict, dave: di
     """Edits, deletes, reactions, receipts, renames, settings, members, roles, new conversations."""
     a, b, d = alice["api"], bob["api"], dave["api"]
     group, dm, room, first, second = ids["group"], ids["dm"], ids["room"], ids["first"], ids["second"]
+    # A reply, then its original edited: the quote follows (the reply comes back in changes).
+    ok(b.post(f"/conversations/{group}/messages", json={"body": "quoting", "client_id": "r1", "reply_to": first}))
     ok(a.call("PATCH", f"/messages/{first}", json={"body": "edited while carol was away"}))
     ok(a.call("DELETE", f"/messages/{second}"))
     ok(b.post(f"/messages/{first}/reactions", json={"emoji": "🎉"}))

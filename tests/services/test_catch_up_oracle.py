@@ -116,6 +116,16 @@ def _mention_then_edit_it_away(world: World) -> None:
     messaging.edit_message(world.alice, message["id"], "@carol: standup")
 
 
+def _quote_then_edit(world: World) -> None:
+    messaging.send_message(world.carol, world.group, "agreed", "q-1", reply_to=world.group_messages[2]["id"])
+    messaging.edit_message(world.alice, world.group_messages[2]["id"], "standup at 9:30?")
+
+
+def _quote_then_delete(world: World) -> None:
+    messaging.send_message(world.carol, world.group, "what was that?", "q-2", reply_to=world.group_messages[1]["id"])
+    messaging.delete_message(world.bob, world.group_messages[1]["id"])
+
+
 def _hand_over(world: World) -> None:
     conversations.set_role(world.alice, world.group, world.carol.id, "owner")
 
@@ -150,6 +160,9 @@ ACTIONS: dict[str, Callable[[World], object]] = {
     "notification settings": _mute,
     "send with mentions": lambda w: send(w.carol, w.group, "@alice @bob look @dave"),
     "edit a mention away": _mention_then_edit_it_away,
+    "reply": lambda w: messaging.send_message(w.bob, w.dm, "fine, thanks", "reply-1", reply_to=w.dm_messages[1]["id"]),
+    "edit a quoted message": _quote_then_edit,
+    "delete a quoted message": _quote_then_delete,
 }
 # Actions that change what one member alone sees (their own settings), by who acts.
 PERSONAL: dict[Callable[[World], object], Callable[[World], User]] = {_mute: lambda w: w.bob}

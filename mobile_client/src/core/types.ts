@@ -51,6 +51,8 @@ export interface Message {
   version?: number;
   /** v2: the members named as @username in the body (ascending user id) */
   mentions?: number[];
+  /** v2: the quoted message, null when not a reply (and once deleted) */
+  reply_to?: ReplyPreview | null;
 }
 
 export interface ReceiptState {
@@ -312,6 +314,8 @@ export interface SendPayload {
   /** 1-4000 code points after trimming (CHAT_MAX_BODY_CHARS) */
   body: string;
   client_id: string;
+  /** v2: quote this message of the same conversation */
+  reply_to?: Id | null;
 }
 
 export interface MessageAck {
