@@ -367,6 +367,8 @@ def _ts_interface(kind: type) -> str:
     if summary:
         lines.append(f"/** {summary} */")
     lines.append(f"export interface {_ts_name(kind)} {{")
+    if info.tag_field is not None:  # a member of a tagged union: its tag is a field on the wire
+        lines.append(f"  {info.tag_field}: {json.dumps(info.tag)};")
     for f in info.fields:
         description = _description(f.type)
         # v2 fields are optional for the client: it still type-checks against a v1 server.
@@ -399,8 +401,13 @@ def types_ts() -> str:
         "// ------------------------------------------------------------- objects",
         "",
     ]
-    for kind in (objects.User, objects.Message, objects.Receipt, objects.Conversation, objects.ReadyConversation,
-                 objects.Room, objects.Token, objects.Session, objects.ErrorBody, objects.Error, objects.Health):
+    for kind in (objects.User, objects.ReplyPreview, objects.Message, objects.Receipt, objects.Conversation,
+                 objects.ReadyConversation, objects.Room, objects.Token, objects.PushSubscription, objects.Session,
+                 objects.ErrorBody, objects.Error, objects.Health):
+        out += [_ts_interface(kind), ""]
+    out += ["// ------------------------------------------------------------- REST bodies (v2)", ""]
+    for kind in (rest.SettingsRequest, rest.WebPushKeys, rest.WebPushSubscriptionRequest, rest.FcmSubscriptionRequest,
+                 rest.WebPushConfig, rest.PushConfig, rest.SubscriptionAnswer, rest.SubscriptionsAnswer):
         out += [_ts_interface(kind), ""]
     out += ["// ------------------------------------------------------------- server -> client", ""]
     for server in events.SERVER_EVENTS:

@@ -32,6 +32,16 @@ export interface User {
   last_seen_at: string | null;
 }
 
+/** v2: the message a reply quotes, as it is now (edited text; empty once deleted). */
+export interface ReplyPreview {
+  id: Id;
+  seq: number;
+  sender_id: Id;
+  /** at most 200 code points; empty when deleted */
+  body: string;
+  deleted: boolean;
+}
+
 /** PROTOCOL.md: Message. A deleted message keeps id and seq, has an empty body and no reactions. */
 export interface Message {
   id: Id;
@@ -126,6 +136,15 @@ export interface Token {
   current: boolean;
 }
 
+/** v2: one device registered for push notifications (the endpoint or token is never echoed). */
+export interface PushSubscription {
+  id: Id;
+  type: "fcm" | "webpush";
+  device_name: string | null;
+  /** ISO 8601 UTC with milliseconds and Z */
+  created_at: string;
+}
+
 export interface Session {
   user: User;
   /** opaque bearer token; only its SHA-256 is stored */
@@ -152,6 +171,54 @@ export interface Health {
   message_queue: "disabled" | "error" | "ok";
   worker?: number;
   async_mode?: string;
+}
+
+// ------------------------------------------------------------- REST bodies (v2)
+
+/** v2: the caller's notification settings in one conversation; an absent field is left as it is. */
+export interface SettingsRequest {
+  notifications?: "all" | "mentions" | "none";
+  /** mute until this time (null: unmute); a time in the past unmutes */
+  muted_until?: string | null;
+}
+
+export interface WebPushKeys {
+  /** base64url of the browser's P-256 public key (65 bytes) */
+  p256dh: string;
+  /** base64url of the 16-byte authentication secret */
+  auth: string;
+}
+
+export interface WebPushSubscriptionRequest {
+  type: "webpush";
+  /** the push service URL (https, public host) */
+  endpoint: string;
+  keys: WebPushKeys;
+  device_name?: string | null;
+}
+
+export interface FcmSubscriptionRequest {
+  type: "fcm";
+  /** the FCM registration token of the app install */
+  token: string;
+  device_name?: string | null;
+}
+
+export interface WebPushConfig {
+  /** VAPID application server key: base64url, uncompressed P-256 point; pass it to PushManager.subscribe */
+  public_key: string;
+}
+
+export interface PushConfig {
+  webpush: WebPushConfig;
+}
+
+export interface SubscriptionAnswer {
+  subscription: PushSubscription;
+}
+
+export interface SubscriptionsAnswer {
+  subscriptions: PushSubscription[];
 }
 
 // ------------------------------------------------------------- server -> client
