@@ -16,14 +16,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from tests.support.clients import Api, Device, register
 from tests.support.oracle import DeviceState, assert_equal_states, catch_up, deliver, fresh_state
-from tests.support.server import ServerProcess, migrate
-from tests.support.services import scratch_postgres_database
+from tests.support.server import ServerProcess, migrated_database
 
 pytestmark = pytest.mark.e2e
 
@@ -31,21 +29,9 @@ SYNC_LIMIT = 2
 ENV = {"CHAT_RATE_MESSAGES_BURST": "100000", "CHAT_RATE_EDIT_BURST": "100000", "CHAT_RATE_MEMBERSHIP_BURST": "100000"}
 
 
-@contextmanager
-def database(kind: str, tmp_path) -> Iterator[str]:
-    if kind == "postgres":
-        with scratch_postgres_database() as url:
-            migrate(url)
-            yield url
-    else:
-        url = f"sqlite:///{tmp_path / 'chat.db'}"
-        migrate(url)
-        yield url
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path) -> Iterator[str]:
-    with database(request.param, tmp_path) as url:
+    with migrated_database(request.param, tmp_path) as url:
         yield url
 
 

@@ -17,14 +17,13 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
 import pytest
 
 from tests.support.clients import Api, Device, register
 from tests.support.push_service import Answer, LocalFcm, LocalPushService
-from tests.support.server import ServerProcess, migrate
-from tests.support.services import scratch_postgres_database
+from tests.support.server import ServerProcess, migrated_database
 
 pytestmark = pytest.mark.e2e
 
@@ -46,18 +45,6 @@ def push_env(**extra: str) -> dict[str, str]:
     }
 
 
-@contextmanager
-def database(kind: str, tmp_path) -> Iterator[str]:
-    if kind == "postgres":
-        with scratch_postgres_database() as url:
-            migrate(url)
-            yield url
-    else:
-        url = f"sqlite:///{tmp_path / 'chat.db'}"
-        migrate(url)
-        yield url
-
-
 @pytest.fixture
 def push_service() -> Iterator[LocalPushService]:
     with LocalPushService() as service:
@@ -66,7 +53,7 @@ def push_service() -> Iterator[LocalPushService]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def server(request, tmp_path) -> Iterator[ServerProcess]:
-    with database(request.param, tmp_path) as url:
+    with migrated_database(request.param, tmp_path) as url:
         process = ServerProcess(url, extra_env=push_env()).start()
         try:
             yield process
@@ -197,7 +184,7 @@ def test_reading_sends_the_read_push_that_dismisses_the_notification(server, pus
 def test_every_async_mode_pushes(async_mode, tmp_path, push_service):
     """The push loop and its concurrent sends in the other supported async modes
     (the tests above run eventlet, the default)."""
-    with database("sqlite", tmp_path) as url:
+    with migrated_database("sqlite", tmp_path) as url:
         process = ServerProcess(url, async_mode=async_mode, extra_env=push_env()).start()
         try:
             ana, bob = person(process.url, "ana"), person(process.url, "bob")
@@ -233,7 +220,7 @@ def test_a_busy_push_service_is_retried_after_retry_after(server, push_service):
 
 
 def test_an_app_with_an_fcm_token_gets_a_data_message(tmp_path, push_service):
-    with LocalFcm() as fcm, database("sqlite", tmp_path) as url:
+    with LocalFcm() as fcm, migrated_database("sqlite", tmp_path) as url:
         env = push_env(CHAT_FCM_CREDENTIALS=str(fcm.service_account(tmp_path)), CHAT_FCM_SEND_URL=fcm.send_url,
                        CHAT_FCM_TOKEN_URL=fcm.token_url)
         process = ServerProcess(url, extra_env=env).start()
@@ -260,7 +247,7 @@ def test_an_app_with_an_fcm_token_gets_a_data_message(tmp_path, push_service):
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    with database("postgres", None) as url:
+    with migrated_database("postgres", None) as url:
         yield url
 
 
