@@ -52,14 +52,24 @@ e2e-js:
 	@if command -v npm >/dev/null 2>&1; then cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "WARNING: npm not found: the Node client e2e tests will not run (apt-get install nodejs npm)"; fi
 
+# Two phases per pass (docs/testing.md): everything not marked `serial` on
+# PYTEST_WORKERS pytest-xdist workers, then the `serial` tests (wall-clock or
+# RSS bounds) alone. Exit 5 ("no test selected") of the serial phase is fine:
+# a pass may have none (test-postgres keeps only the database_url tests).
+PYTEST_WORKERS ?= 4
+PYTEST_PARALLEL = $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist load -m "not serial"
+PYTEST_SERIAL = $(BIN)/python -m pytest -n 0 -m serial || [ $$? -eq 5 ]
+
 test-python: install deps-system e2e-js
-	$(BIN)/python -m pytest
+	$(PYTEST_PARALLEL)
+	$(PYTEST_SERIAL)
 
 # The suite again on a scratch PostgreSQL database (created and dropped by the
 # run). Only tests that take the database from the fixtures run twice; the
 # rest (real processes, Redis, HAProxy) already use PostgreSQL themselves.
 test-postgres: install deps-system
-	CHAT_TEST_DB=postgres $(BIN)/python -m pytest
+	CHAT_TEST_DB=postgres $(PYTEST_PARALLEL)
+	CHAT_TEST_DB=postgres $(PYTEST_SERIAL)
 
 # HAProxy, nginx (and Redis if missing) from Debian packages; no-op when installed.
 deps-system:

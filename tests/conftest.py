@@ -21,6 +21,9 @@ from chatapp.models import User
 from chatapp.services import accounts
 from tests.support.services import scratch_postgres_database
 
+# Test figures travel from xdist workers to the controller (tests/chaos reports them).
+pytest_plugins = ("tests.support.figures",)
+
 TEST_DB = os.environ.get("CHAT_TEST_DB", "sqlite")
 _names = itertools.count(1)
 
@@ -40,6 +43,8 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
+    """Session-scoped, so one per pytest-xdist worker: each worker process gets
+    a scratch PostgreSQL database of its own (named after it) and drops it."""
     if TEST_DB == "postgres":
         with scratch_postgres_database() as url:
             yield url

@@ -18,7 +18,8 @@ import requests
 from tests.support.clients import Device
 from tests.support.cluster import logs, running_cluster
 
-pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres]
+# serial: presence must heal within a bound; alone, after the parallel phase (docs/testing.md).
+pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres, pytest.mark.serial]
 
 # Test timings (production defaults: heartbeat 5 s, TTL 20 s, so <= 25 s).
 HEARTBEAT, TTL = 0.5, 3.0

@@ -16,7 +16,8 @@ from tests.support.redis_server import PrivateRedis
 from tests.support.server import ServerProcess, migrate
 from tests.support.services import scratch_postgres_database
 
-pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres]
+# serial: a send must not hang past a bound; alone, after the parallel phase (docs/testing.md).
+pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres, pytest.mark.serial]
 
 
 def publish_failures(url: str) -> float:

@@ -149,6 +149,7 @@ def test_a_refused_connection_carries_the_unauthorized_envelope(server, transpor
     assert data["data"]["message"] and data["message"] == data["data"]["message"]
 
 
+@pytest.mark.serial  # disconnected within 1 s: alone, after the parallel phase
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_logout_disconnects_the_sockets_of_that_token_only(server, pair, devices, transport):
     alice, bob, dm = pair

@@ -19,7 +19,8 @@ import requests
 from tests.support.clients import Device, register
 from tests.support.server import ServerProcess, migrate
 
-pytestmark = pytest.mark.e2e
+# serial: round trips against hashing time; alone, after the parallel phase (docs/testing.md).
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 BURST = 12
 

@@ -117,6 +117,7 @@ def rest_user(viewer: dict, user: dict) -> dict:
 # ------------------------------------------------------------------ presence
 
 
+@pytest.mark.serial  # presence grace / typing throttle windows: alone, after the parallel phase
 def test_presence_with_two_devices(world):
     alice, bob = world.user(), world.user()
     direct(alice, bob)
@@ -146,6 +147,7 @@ def test_presence_with_two_devices(world):
     assert back["last_seen_at"] == offline["last_seen_at"]
 
 
+@pytest.mark.serial  # presence grace / typing throttle windows: alone, after the parallel phase
 def test_a_quick_reconnect_does_not_flap(world):
     alice, bob = world.user(), world.user()
     direct(alice, bob)
@@ -162,6 +164,7 @@ def test_a_quick_reconnect_does_not_flap(world):
 # ------------------------------------------------------------------ typing
 
 
+@pytest.mark.serial  # presence grace / typing throttle windows: alone, after the parallel phase
 def test_typing_is_relayed_to_others_with_expiry_and_throttled(world):
     alice, bob, carol, spy = world.user(), world.user(), world.user(), world.user()
     cid = group(alice, [bob, carol])
@@ -454,6 +457,7 @@ def test_a_non_member_can_do_nothing_and_hears_nothing(world):
 # ------------------------------------------------------------------ the default grace
 
 
+@pytest.mark.serial  # presence grace / typing throttle windows: alone, after the parallel phase
 def test_default_offline_grace_is_within_the_contract(database_file, monkeypatch):
     """No timing overrides: the offline event must arrive within 5 s of the last device leaving."""
     for name in LIVE_ENV:
@@ -481,6 +485,7 @@ def test_default_offline_grace_is_within_the_contract(database_file, monkeypatch
 # ------------------------------------------------------------------ two workers
 
 
+@pytest.mark.serial  # presence grace / typing throttle windows: alone, after the parallel phase
 @pytest.mark.redis
 def test_presence_across_two_workers_sharing_redis(database_file):
     """Two worker processes share presence through Redis: a user stays online

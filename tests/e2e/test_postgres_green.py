@@ -26,7 +26,8 @@ from tests.support.clients import Device, register
 from tests.support.server import PYTHON, ROOT, ServerProcess, free_port, migrate
 from tests.support.services import scratch_postgres_database
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+# serial: probe latencies against a bound; alone, after the parallel phase (docs/testing.md).
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.serial]
 
 HOLD_SECONDS = 4.0
 PROBES = 10

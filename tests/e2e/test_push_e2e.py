@@ -127,6 +127,7 @@ def test_an_offline_recipient_is_pushed_within_seconds_and_the_sender_never(serv
     assert push_service.received(ana_phone) == []  # the sender's own devices: never
 
 
+@pytest.mark.serial  # the ack must beat a 0.5 s push delay: alone, after the parallel phase
 def test_a_device_that_acknowledges_holds_the_push_back_and_a_silent_one_does_not(server, push_service):
     ana, bob, cy = person(server.url, "ana"), person(server.url, "bob"), person(server.url, "cy")
     bob_phone, cy_phone = subscribe(bob, push_service), subscribe(cy, push_service)

@@ -19,7 +19,8 @@ from tests.support.clients import Device
 
 from .live import RawSocket, live_server, log_size, register, rss_kib
 
-pytestmark = pytest.mark.e2e
+# serial: the server's RSS and log growth are bounded; alone, after the parallel phase (docs/testing.md).
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 # 3000 frames of 60 KB: about 180 MB that an unguarded worker would buffer.
 ABUSE_FRAMES = 3000

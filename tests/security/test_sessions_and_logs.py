@@ -17,7 +17,8 @@ from tests.support.services import REDIS_URL, require_redis, scratch_redis_prefi
 
 from .live import PASSWORD, full_log, live_server, register
 
-pytestmark = pytest.mark.e2e
+# serial: disconnects within a second; alone, after the parallel phase (docs/testing.md).
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 DEADLINE = 1.0  # seconds from the revoking call's answer to the socket's disconnect
 
 

@@ -12,6 +12,9 @@ from chatapp.models import User
 from chatapp.services import accounts, conversations, presence
 from tests.services.live_fixtures import published, state_backend  # noqa: F401
 
+# serial: grace and TTL windows of a few hundred ms; alone, after the parallel phase (docs/testing.md).
+pytestmark = pytest.mark.serial
+
 GRACE = 0.3
 
 

@@ -43,6 +43,7 @@ def test_typing_goes_to_the_other_members_with_an_expiry(group, published, app):
     assert published.named("typing")[-1].payload["typing"] is False
 
 
+@pytest.mark.serial  # a 0.3 s throttle window: alone, after the parallel phase
 def test_at_most_one_start_per_user_and_conversation_per_window(group, published):  # noqa: F811
     cid, alice, bob, _, _ = group
     published.clear()

@@ -65,13 +65,22 @@ def require_postgres() -> str:
     return PG_ADMIN_URL
 
 
+def xdist_worker() -> str:
+    """``gw0``, ``gw1``... in a pytest-xdist worker, ``main`` in a serial run."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
 @contextmanager
 def scratch_postgres_database() -> Iterator[str]:
-    """CREATE a uniquely named database, yield its URL, DROP it afterwards."""
+    """CREATE a uniquely named database, yield its URL, DROP it afterwards.
+
+    The name carries the xdist worker (chat_test_gw1_<random>): the random part
+    keeps parallel workers and concurrent runs apart, the worker part tells
+    whose database a leftover one was."""
     import psycopg2
 
     admin = require_postgres()
-    name = f"chat_test_{uuid.uuid4().hex[:12]}"
+    name = f"chat_test_{xdist_worker()}_{uuid.uuid4().hex[:12]}"
     conn = psycopg2.connect(admin)
     conn.autocommit = True
     try:
@@ -89,7 +98,7 @@ def scratch_redis_prefix() -> Iterator[str]:
     import redis
 
     require_redis()
-    prefix = f"chattest-{uuid.uuid4().hex[:10]}"
+    prefix = f"chattest-{xdist_worker()}-{uuid.uuid4().hex[:10]}"
     try:
         yield prefix
     finally:
