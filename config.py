@@ -212,6 +212,31 @@ class Config:
     # slow or hostile one holds a sending thread no longer than this.
     PUSH_TIMEOUT = _env_float("PUSH_TIMEOUT", 5.0)
 
+    # v2 attachments (chatapp/attachments, docs/attachments.md). The largest file
+    # POST /uploads takes; the request may be this plus multipart framing.
+    MAX_UPLOAD_BYTES = _env_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
+    # Where the bytes live: "file" (the instance folder, or UPLOAD_DIR: one machine,
+    # or a folder every worker mounts) or "database" (chunks in the SQL database,
+    # which every worker of a cluster reaches; `make cluster` uses it).
+    UPLOAD_STORAGE = _env("UPLOAD_STORAGE", "file")
+    UPLOAD_DIR = _env("UPLOAD_DIR", "")  # empty: <instance folder>/uploads
+    # An upload no message carries is removed after this; every worker's purge
+    # loop looks for due uploads (and deleted messages' files) this often.
+    UPLOAD_UNATTACHED_TTL_SECONDS = _env_float("UPLOAD_UNATTACHED_TTL_SECONDS", 24 * 3600.0)
+    UPLOAD_PURGE_WORKER = _env_bool("UPLOAD_PURGE_WORKER", True)
+    UPLOAD_PURGE_SECONDS = _env_float("UPLOAD_PURGE_SECONDS", 60.0)
+    # Images declaring more pixels are refused before decoding (a 50 MP photo
+    # decodes to 150 MB); an animation's frames together may have 4 times this.
+    UPLOAD_MAX_IMAGE_PIXELS = _env_int("UPLOAD_MAX_IMAGE_PIXELS", 50_000_000)
+    # Uploads of one user not yet sent in a message (an offline outbox holds some).
+    UPLOAD_PENDING_MAX = _env_int("UPLOAD_PENDING_MAX", 100)
+    # A person sharing an album: 30 files at once, then one every 2 s; and 500 MiB
+    # at once, then 0.25 MiB/s (a 25 MiB video every 100 s, ~21 GiB a day at most).
+    RATE_UPLOAD_BURST = _env_int("RATE_UPLOAD_BURST", 30)
+    RATE_UPLOAD_PER_SECOND = _env_float("RATE_UPLOAD_PER_SECOND", 0.5)
+    RATE_UPLOAD_MIB_BURST = _env_int("RATE_UPLOAD_MIB_BURST", 500)
+    RATE_UPLOAD_MIB_PER_SECOND = _env_float("RATE_UPLOAD_MIB_PER_SECOND", 0.25)
+
     # Browsers may use the session cookie (sockets, REST writes) only from the
     # server's own origin and these. "*" lets any site open bearer-token sockets
     # (engineio CORS) but never lends the cookie to another site (docs/security.md).
@@ -236,6 +261,10 @@ class TestingConfig(Config):
     # In-process tests drive push delivery themselves (push_delivery.deliver_due).
     PUSH_WORKER = False
     PUSH_DELAY_SECONDS = 0.0
+    # Uploads in the scratch database (nothing written into instance/); the purge
+    # is driven by the tests (services.uploads.purge). tests/attachments run both backends.
+    UPLOAD_STORAGE = "database"
+    UPLOAD_PURGE_WORKER = False
 
 
 class ProductionConfig(Config):

@@ -132,6 +132,8 @@ def _init_socketio(app: Flask) -> None:
         # Started by the first request (a health check counts), not here: the
         # CLI (flask db upgrade) builds the app too and must not start a loop.
         app.before_request(tasks.ensure_push_worker)
+    if cfg["UPLOAD_PURGE_WORKER"]:
+        app.before_request(tasks.ensure_upload_purge)  # started like the push loop, by the first request
     if cfg["ASYNC_MODE"] != "threading":
         _tune_gc()
 
@@ -148,11 +150,12 @@ def _register_blueprints(app: Flask) -> None:
     from .api.http import register_error_handlers
     from .api.messages import bp as messages_bp
     from .api.push import bp as push_bp
+    from .api.uploads import bp as uploads_bp
     from .api.users import bp as users_bp
     from .auth.routes import bp as auth_bp
     from .web.routes import bp as web_bp
 
-    for blueprint in (auth_bp, users_bp, conversations_bp, messages_bp, push_bp, docs_bp, web_bp):
+    for blueprint in (auth_bp, users_bp, conversations_bp, messages_bp, push_bp, uploads_bp, docs_bp, web_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
 

@@ -104,6 +104,22 @@ class Receipt(Object):
     delivered_seq: int
 
 
+class Attachment(Object):
+    """v2: one uploaded file (POST /uploads), as a message carries it. ``url`` and
+    ``thumbnail_url`` are same-origin paths, authenticated like every request."""
+
+    id: Id
+    name: Annotated[str, Meta(description="the file name given at upload, without any folder")]
+    content_type: Annotated[str, Meta(description="the type url is served with, found from the bytes (never the "
+                                                  "name or the client's header); application/octet-stream for "
+                                                  "anything but images, audio, video and PDF")]
+    size: Annotated[int, Meta(ge=0, description="bytes that url serves")]
+    width: Annotated[int, Meta(ge=1)] | None
+    height: Annotated[int, Meta(ge=1)] | None
+    url: str
+    thumbnail_url: Annotated[str | None, Meta(description="images only: longest side at most 400 px")]
+
+
 class Conversation(Object):
     """PROTOCOL.md: Conversation, as one viewer sees it (their counts). Groups add
     visibility, posting and roles (absent for direct conversations)."""
@@ -208,7 +224,7 @@ class Health(Object):
 
 OBJECTS: tuple[type[Object], ...] = (User, Message, Conversation, ReadyConversation, Room, Token, PushSubscription,
                                      Session, Error,
-                                     Health)
+                                     Health, Attachment)
 
 Builtins: TypeAlias = dict[str, Any]
 

@@ -16,6 +16,7 @@ from . import limits
 from .events import Body, Emoji, Limit, Positions
 from .events import SyncAnswer as SyncAnswer  # re-exported: the answer of POST /sync
 from .objects import (
+    Attachment,
     ClientId,
     Conversation,
     Count,
@@ -215,6 +216,12 @@ class SubscriptionsAnswer(Answer):
     subscriptions: list[PushSubscription]
 
 
+class UploadAnswer(Answer):
+    """v2: the stored upload; send its id in a message's ``attachments``."""
+
+    upload: Attachment
+
+
 # ---------------------------------------------------------------- operations
 
 ERRORS = (400, 401, 403, 404, 413, 429, 503)
@@ -268,6 +275,9 @@ TEXT_PLAIN = "text/plain"
 HTML = "text/html"
 SCRIPT = "text/javascript"
 STYLE = "text/css"
+# An upload's bytes: their type varies (the Attachment's content_type); this one names every one of them.
+UPLOADED = "*/*"
+UPLOAD_ID = path_id("upload_id", "upload")
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/api/v1/auth/register", "register", "Create an account", "auth",
@@ -369,6 +379,26 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("delete", "/api/v1/push/subscriptions/{subscription_id}", "unsubscribePush",
               "v2: remove one of the caller's push subscriptions", "notifications", {204: ("done", None)},
               params=(path_id("subscription_id", "subscription"),)),
+    Operation("post", "/api/v1/uploads", "upload",
+              "v2: upload one file: multipart/form-data with the file in the field `file` (at most "
+              "CHAT_MAX_UPLOAD_BYTES, default 25 MiB; the type is found from the bytes; images get a thumbnail and "
+              "lose their metadata); attach it to a message within 24 h (docs/attachments.md)", "messages",
+              {201: ("stored", UploadAnswer)}),
+    Operation("get", "/api/v1/uploads/{upload_id}/file/{name}", "download",
+              "v2: an upload's bytes, for its uploader and whoever can read a message carrying it (anyone else: 404). "
+              "Range (one range: 206; unsatisfiable: 416), ETag and If-None-Match (304); nosniff; anything but "
+              "images, audio, video and PDF is application/octet-stream with Content-Disposition: attachment",
+              "messages",
+              {200: ("the file (its content_type)", UPLOADED), 206: ("the requested range", UPLOADED),
+               304: ("not modified (If-None-Match)", None), 416: ("the range is past the end", None)},
+              params=(UPLOAD_ID, Param("name", "path", {"type": "string", "minLength": 1},
+                                       "the upload's name (decorative: any name serves the file)"))),
+    Operation("get", "/api/v1/uploads/{upload_id}/thumbnail", "thumbnail",
+              "v2: an image upload's thumbnail (JPEG, or WebP with transparency; longest side at most 400 px), "
+              "readable like the file; 404 for other uploads", "messages",
+              {200: ("the thumbnail", UPLOADED), 206: ("the requested range", UPLOADED),
+               304: ("not modified (If-None-Match)", None), 416: ("the range is past the end", None)},
+              params=(UPLOAD_ID,)),
     Operation("post", "/api/v1/sync", "sync",
               "Catch up on what a device missed (extension: REST twin of the socket sync)", "messages",
               {200: ("what the device missed", SyncAnswer)}, errors=(400, 401, 413, 503), request=SyncRequest),
@@ -397,4 +427,5 @@ REQUESTS: tuple[type[Struct], ...] = (
 ANSWERS: tuple[type[Struct], ...] = (
     UserAnswer, UsersAnswer, TokensAnswer, ConversationAnswer, ConversationPage, MessageAnswer, MessagePage,
     ReadAnswer, DeliveredAnswer, RoomsAnswer, SyncAnswer, PushConfig, SubscriptionAnswer, SubscriptionsAnswer,
+    UploadAnswer,
 )

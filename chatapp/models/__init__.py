@@ -4,9 +4,10 @@ from .conversation import Conversation, Departure, Membership
 from .message import Message, MessageMention, Reaction
 from .push import PushJob, PushSubscription
 from .token import ApiToken
+from .upload import Upload, UploadChunk
 from .user import User
 
 __all__ = [
     "ApiToken", "Conversation", "Departure", "Membership", "Message", "MessageMention", "PushJob",
-    "PushSubscription", "Reaction", "User",
+    "PushSubscription", "Reaction", "Upload", "UploadChunk", "User",
 ]

@@ -235,6 +235,17 @@ server {{
         proxy_buffering off;
     }}
 
+    # Uploads (CHAT_MAX_UPLOAD_BYTES, 25 MiB, plus multipart framing), passed on as
+    # they arrive: the worker counts them (413 the moment the limit is crossed),
+    # and nginx spools nothing to its own disk.
+    location = /api/v1/uploads {{
+        proxy_pass http://chat_workers;
+{proxied}
+        proxy_set_header Connection "";
+        client_max_body_size 26m;
+        proxy_request_buffering off;
+    }}
+
     location / {{
         proxy_pass http://chat_workers;
 {proxied}
@@ -321,6 +332,9 @@ class Cluster:
             # Prefixes the worker's session ids: the load balancer routes on it.
             "CHAT_WORKER_ID": worker.name,
             "CHAT_TRUSTED_PROXIES": "1",  # the load balancer in front is the one trusted hop
+            # Uploads in the database every worker reaches: any worker serves any upload
+            # (the default, the instance folder, is one machine's). docs/attachments.md.
+            "CHAT_UPLOAD_STORAGE": "database",
             "HOST": worker.host,
             "PORT": str(worker.port),
             "PYTHONUNBUFFERED": "1",

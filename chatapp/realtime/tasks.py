@@ -12,9 +12,10 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from .. import metrics
+from ..attachments import storage as upload_storage
 from ..extensions import db
 from ..push.targets import Outcome
-from ..services import presence, push_delivery
+from ..services import presence, push_delivery, uploads
 from . import NAMESPACE
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class Tasks:
         self.socketio = socketio
         self._heartbeat_started = False
         self._push_started = False
+        self._purge_started = False
         self._lock = threading.Lock()
         self._pending: set[object] = set()
         # sid -> user id of the sockets accepted on this worker (not parsed out of room names).
@@ -127,6 +129,31 @@ class Tasks:
                     db.session.remove()
             if claimed < cfg["PUSH_BATCH_SIZE"]:
                 self.socketio.sleep(cfg["PUSH_POLL_SECONDS"])  # a full batch: more are due, go on
+
+    def ensure_upload_purge(self) -> None:
+        """Start this worker's upload purge loop once (every worker runs one; the
+        purge's claim makes each upload go once across them)."""
+        with self._lock:
+            if self._purge_started:
+                return
+            self._purge_started = True
+        self.socketio.start_background_task(self._purge_loop)
+
+    def _purge_loop(self) -> None:
+        interval = self.app.config["UPLOAD_PURGE_SECONDS"]
+        while not self.closed:
+            purged = 0
+            with self.app.app_context():
+                try:
+                    purged = uploads.purge()
+                    upload_storage.sweep_spool()
+                except Exception:
+                    db.session.rollback()
+                    log.exception("upload purge failed")
+                finally:
+                    db.session.remove()
+            if purged < uploads.PURGE_BATCH:
+                self.socketio.sleep(interval)  # a full batch: more are due, go on
 
     def _send_concurrently(self, pushes: list[push_delivery.Push]) -> list[Outcome]:
         """Send a batch with at most PUSH_CONCURRENCY in flight: background tasks of
