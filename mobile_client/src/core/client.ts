@@ -9,7 +9,12 @@ import type { ChatState } from "./state";
 import { readJson, type StorageAdapter } from "./storage";
 import { Store } from "./store";
 import { Transport, type IoFactory, type TransportOptions } from "./transport";
-import { LIMITS, SERVER_EVENTS, type Conversation, type Id, type Message, type ReadyPayload, type SyncAck, type User } from "./types";
+import type { Hole } from "./messages";
+import { quoteOf } from "./replies";
+import { formatSize } from "./attachments";
+import type { PendingAttachment } from "./outbox";
+import { fetchUploader, MemoryFileStore, Uploads, uploadsDone, type FileStore, type LocalFile, type Uploader } from "./uploads";
+import { LIMITS, SERVER_EVENTS, type Conversation, type Id, type Message, type ReadyPayload, type ReplyPreview, type SendPayload, type SyncAck, type User } from "./types";
 import { uuidv4 } from "./uuid";
 
 export interface ChatClientOptions {
@@ -31,12 +36,37 @@ export interface ChatClientOptions {
    * pass SQLite. `null` keeps nothing between runs.
    */
   cache?: ChatCache | null;
+  /**
+   * v2 attachments: where the bytes of files waiting in the outbox live until their message is
+   * sent (the web passes IndexedDB, src/platform/idbFiles.ts). Defaults to memory.
+   */
+  files?: FileStore;
+  /** v2 attachments: sends one file to `POST /uploads` (the PWA passes an XMLHttpRequest one for progress). */
+  upload?: Uploader;
 }
 
 interface Session {
   token: string;
   user: User;
 }
+
+export interface SendOptions {
+  /** v2: the message this one replies to (a held Message, or the quote of one). */
+  replyTo?: Message | ReplyPreview | null;
+  /** v2: files to upload and attach (at most MAX_ATTACHMENTS); the body may then be empty. */
+  files?: LocalFile[];
+}
+
+const LIMIT_OVERRIDES = LIMITS as Partial<Record<string, number>>;
+/** Attachments per message (PROTOCOL.md v2: at most 10); the generated limit once it exists. */
+export const MAX_ATTACHMENTS = LIMIT_OVERRIDES.maxAttachments ?? 10;
+/** The server's upload limit when the contract states it (else its 413 says so). */
+const MAX_UPLOAD_BYTES = LIMIT_OVERRIDES.maxUploadBytes ?? null;
+
+/** History page size (the server's default; its maximum is 100). */
+const HISTORY_PAGE = 50;
+/** A jump to an unloaded message fetches a page ending this many messages after it. */
+const AROUND_AFTER = 15;
 
 /** The longest message body (code points after trimming): the contract's limit, from the generated types. */
 export const MAX_BODY = LIMITS.maxBodyChars;
@@ -53,6 +83,9 @@ export class ChatClient {
   readonly rest: RestClient;
   readonly transport: Transport;
   readonly outbox: Outbox;
+  /** v2 attachments: uploads of queued files, their progress, cancel. */
+  readonly uploads: Uploads;
+  private readonly newId: () => string;
   private session: Session | null = null;
   private readonly storage: StorageAdapter;
   private readonly sessionKey: string;
@@ -82,7 +115,21 @@ export class ChatClient {
     this.syncLimit = opts.syncLimit ?? 500;
     const getToken = () => this.session?.token ?? null;
     this.rest = new RestClient({ baseUrl: opts.baseUrl, fetch: opts.fetch, getToken });
-    this.outbox = new Outbox(opts.storage, `${prefix}.outbox`, opts.newId ?? uuidv4);
+    this.newId = opts.newId ?? uuidv4;
+    this.outbox = new Outbox(opts.storage, `${prefix}.outbox`, this.newId);
+    // A message waits for its uploads; everything else is sent as before.
+    this.outbox.isReady = uploadsDone;
+    const uploadRetry = new Backoff(1_000, 30_000);
+    this.uploads = new Uploads({
+      outbox: this.outbox,
+      files: opts.files ?? new MemoryFileStore(),
+      upload: opts.upload ?? fetchUploader(),
+      endpoint: () => ({ url: `${opts.baseUrl}/api/v1/uploads`, token: this.session?.token ?? null }),
+      onReady: () => void this.flush(),
+      onError: (e) => this.report(e),
+      retryIn: (e) => (e instanceof ChatError && e.retryAfter ? e.retryAfter * 1000 : uploadRetry.next()),
+      resetRetry: () => uploadRetry.reset(),
+    });
     this.transport = new Transport({ baseUrl: opts.baseUrl, getToken, io: opts.io, ...opts.transport });
     this.cache = opts.cache === undefined ? new StorageCache(opts.storage, `${prefix}.cache`) : opts.cache;
     this.cacheWriter = this.cache ? new CacheWriter(this.store, this.cache, (e) => this.report(e)) : null;
@@ -126,6 +173,8 @@ export class ChatClient {
    */
   async restore(): Promise<boolean> {
     await this.outbox.load();
+    // Bytes of a message written when the app was killed before its outbox entry was: gone.
+    void this.uploads.sweepOrphans().catch((e) => this.report(e));
     const saved = await readJson<Session | null>(this.storage, this.sessionKey, null);
     if (!saved?.token) return false;
     this.session = saved;
@@ -179,6 +228,7 @@ export class ChatClient {
   private async forget(): Promise<void> {
     this.transport.disconnect();
     this.session = null;
+    this.uploads.stop();
     for (const e of this.outbox.list()) await this.outbox.discard(e.client_id);
     await this.storage.removeItem(this.sessionKey);
     await this.cacheWriter?.clear();
@@ -376,21 +426,98 @@ export class ChatClient {
 
   // ------------------------------------------------------------ outbox
 
-  /** Queues a message (persisted first) and tries to send it; returns the outbox entry. */
-  async sendMessage(conversationId: Id, body: string): Promise<OutboxEntry> {
+  /**
+   * Queues a message (persisted first) and tries to send it; returns the outbox entry.
+   * `replyTo` quotes a message of the same conversation (v2); the conversation's reply draft
+   * is cleared when it is the one sent.
+   */
+  async sendMessage(conversationId: Id, body: string, opts: SendOptions = {}): Promise<OutboxEntry> {
     const text = body.trim();
     const length = [...text].length;
-    if (length === 0 || length > MAX_BODY) {
+    const files = opts.files ?? [];
+    if ((length === 0 && files.length === 0) || length > MAX_BODY) {
       throw new ChatError("validation_error", `A message is 1 to ${MAX_BODY} characters`);
     }
-    const entry = await this.outbox.enqueue(conversationId, text);
+    if (files.length > MAX_ATTACHMENTS) throw new ChatError("validation_error", `At most ${MAX_ATTACHMENTS} attachments per message`);
+    const big = MAX_UPLOAD_BYTES === null ? undefined : files.find((f) => f.size > MAX_UPLOAD_BYTES);
+    if (big) throw new ChatError("payload_too_large", `${big.name} is larger than ${formatSize(MAX_UPLOAD_BYTES!)}`);
+    const replyTo = opts.replyTo ? ("client_id" in opts.replyTo ? quoteOf(opts.replyTo) : opts.replyTo) : null;
+    // The bytes first, then the entry naming them: a crash in between leaves only bytes,
+    // which the next start deletes (never an entry whose file is missing).
+    const attachments: PendingAttachment[] = [];
+    for (const f of files) {
+      const key = this.newId();
+      await this.uploads.store(key, f);
+      attachments.push({ key, name: f.name, type: f.type, size: f.size, width: f.width ?? null, height: f.height ?? null });
+    }
+    const entry = await this.outbox.enqueue(conversationId, text, { reply_to: replyTo, attachments });
+    if (replyTo && this.state.replying[String(conversationId)]?.id === replyTo.id) this.cancelReply(conversationId);
     this.typingSentAt[String(conversationId)] = 0;
     void this.flush();
     return entry;
   }
 
+  /** v2: removes one attachment from a message not sent yet (aborting its upload); with nothing left, the message goes too. */
+  cancelUpload(clientId: string, key: string): Promise<void> {
+    return this.uploads.cancel(clientId, key);
+  }
+
+  /** Sends a failed entry again (after removing the attachment the server refused, say). */
+  async retrySend(clientId: string): Promise<void> {
+    await this.outbox.retry(clientId);
+    await this.flush();
+  }
+
+  // ------------------------------------------------------------ v2: replies
+
+  /** The composer quotes `message` (a reply draft per conversation, in `state.replying`). */
+  startReply(conversationId: Id, message: Message): void {
+    this.store.dispatch({ type: "reply:start", conversation_id: conversationId, message });
+  }
+
+  cancelReply(conversationId: Id): void {
+    this.store.dispatch({ type: "reply:cancel", conversation_id: conversationId });
+  }
+
+  replyingTo(conversationId: Id): ReplyPreview | null {
+    return this.state.replying[String(conversationId)] ?? null;
+  }
+
+  /**
+   * Makes sure the message at `seq` is held, for a jump to a quoted original: when it is not,
+   * one page of history around it is fetched (`before=seq+AROUND_AFTER`, so the page ends a
+   * little after it). Older pages above it come from reverse scrolling as usual; the hole it
+   * may leave below it is filled by `fillHole` as the reader scrolls into it. Resolves with
+   * the message, or null when the server has no such seq.
+   */
+  async loadAround(conversationId: Id, seq: number): Promise<Message | null> {
+    const held = this.heldAt(conversationId, seq);
+    if (held) return held;
+    const page = await this.rest.messages(conversationId, { before: seq + AROUND_AFTER, limit: HISTORY_PAGE });
+    this.store.dispatch({ type: "history:loaded", conversation_id: conversationId, messages: page.messages, has_more: page.has_more, older: true });
+    return this.heldAt(conversationId, seq);
+  }
+
+  /**
+   * Loads into a hole of held history (see `holes()`): "down" pages forward from the message
+   * below it (`after=`), "up" backwards from the one above it (`before=`), so whichever side
+   * the reader scrolls in from fills first.
+   */
+  async fillHole(conversationId: Id, hole: Hole, direction: "up" | "down"): Promise<void> {
+    const page = direction === "down"
+      ? await this.rest.messages(conversationId, { after: hole.after, limit: HISTORY_PAGE })
+      : await this.rest.messages(conversationId, { before: hole.before, limit: HISTORY_PAGE });
+    this.store.dispatch({ type: "history:loaded", conversation_id: conversationId, messages: page.messages, has_more: page.has_more, older: false });
+  }
+
+  private heldAt(conversationId: Id, seq: number): Message | null {
+    return this.state.conversations[String(conversationId)]?.messages.find((m) => m.seq === seq) ?? null;
+  }
+
   /** Resends queued entries with their original client_id; schedules a retry on transient failure. */
   async flush(): Promise<void> {
+    // Uploads are plain REST: they need the network, not the socket.
+    if (this.session && this.uploads.pending) void this.uploads.run();
     if (!this.transport.connected || this.outbox.size === 0) return;
     try {
       await this.outbox.flush(
@@ -406,12 +533,28 @@ export class ChatClient {
 
   /** One `message:send`; overridable in tests to simulate a lost ack. */
   protected async sendOnce(entry: OutboxEntry): Promise<Message> {
-    const ack = await this.transport.request<{ message: Message }>("message:send", {
-      conversation_id: entry.conversation_id,
-      body: entry.body,
-      client_id: entry.client_id,
-    });
-    return ack.message;
+    const payload: SendPayload & { attachments?: Id[] } = { conversation_id: entry.conversation_id, body: entry.body, client_id: entry.client_id };
+    if (entry.reply_to) payload.reply_to = entry.reply_to.id;
+    if (entry.attachments?.length) payload.attachments = entry.attachments.map((a) => a.upload!.id);
+    try {
+      return (await this.transport.request<{ message: Message }>("message:send", payload)).message;
+    } catch (e) {
+      if (e instanceof ChatError && e.code === "validation_error" && e.fields?.attachments && entry.attachments?.length && !entry.reuploaded) {
+        // Uploads never attached are purged after 24 h: one that waited longer is gone. The
+        // bytes are still here, so upload them again (once) and send with the same client_id.
+        await this.outbox.update(entry.client_id, (x) => ({ ...x, reuploaded: true, attachments: (x.attachments ?? []).map((a) => ({ ...a, upload: null })) }));
+        void this.uploads.run(); // its last upload sends it again (onReady)
+        throw new ChatError("network", "attachments expired on the server: uploading them again");
+      }
+      // The quoted message was deleted while this reply waited (offline): the server refuses
+      // the quote, and nothing was stored. The text still goes, as a plain message, with the
+      // same client_id; the quote it had is dropped from the entry too.
+      if (!entry.reply_to || !(e instanceof ChatError) || e.code !== "validation_error" || !e.fields?.reply_to) throw e;
+      await this.outbox.update(entry.client_id, (x) => ({ ...x, reply_to: null }));
+      const plain: SendPayload & { attachments?: Id[] } = { conversation_id: payload.conversation_id, body: payload.body, client_id: payload.client_id };
+      if (payload.attachments) plain.attachments = payload.attachments;
+      return (await this.transport.request<{ message: Message }>("message:send", plain)).message;
+    }
   }
 
   private scheduleRetry(e: unknown): void {

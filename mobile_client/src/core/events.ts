@@ -30,6 +30,9 @@ export type LocalAction =
   | { type: "presence:loaded"; users: User[] }
   | { type: "message:acked"; message: Message }
   | { type: "read:acked"; conversation_id: Id; last_read_seq: number; unread_count: number }
+  /** v2 replies: the composer quotes a message, or stops quoting. */
+  | { type: "reply:start"; conversation_id: Id; message: Message }
+  | { type: "reply:cancel"; conversation_id: Id }
   | { type: "reset" };
 
 export type Action = ServerAction | LocalAction;

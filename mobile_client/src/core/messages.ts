@@ -64,3 +64,26 @@ export function hasGap(cursor: number, list: Message[]): boolean {
   const last = list[list.length - 1];
   return last !== undefined && last.seq > cursor;
 }
+
+/** Seqs missing between two held messages: history not loaded yet (a jump far back leaves one). */
+export interface Hole {
+  /** The held message just below the hole, and the one just above it. */
+  after: number;
+  before: number;
+  /** How many messages are missing (seqs are gapless, deleted ones included). */
+  missing: number;
+}
+
+/**
+ * The holes of a seq-sorted list. Seqs are gapless per conversation and history returns
+ * deleted messages too, so any jump in seq between neighbours is history not loaded yet.
+ */
+export function holes(list: Message[]): Hole[] {
+  const out: Hole[] = [];
+  for (let i = 1; i < list.length; i++) {
+    const a = list[i - 1].seq;
+    const b = list[i].seq;
+    if (b > a + 1) out.push({ after: a, before: b, missing: b - a - 1 });
+  }
+  return out;
+}

@@ -1,7 +1,23 @@
 import { isTransient } from "./errors";
 import { readJson, type StorageAdapter } from "./storage";
-import type { Id, Message } from "./types";
+import type { Attachment } from "./attachments";
+import type { Id, Message, ReplyPreview } from "./types";
 import { uuidv4 } from "./uuid";
+
+/** v2: a file of a message not sent yet; its bytes wait in the FileStore under `key`. */
+export interface PendingAttachment {
+  key: string;
+  name: string;
+  /** The picker's type (a hint: the server finds the real one from the bytes). */
+  type: string;
+  size: number;
+  width?: number | null;
+  height?: number | null;
+  /** Set once uploaded (persisted: a restart does not upload it again). */
+  upload?: Attachment | null;
+  /** Why the server refused it (the message is failed until it is removed or retried). */
+  error?: string;
+}
 
 export interface OutboxEntry {
   client_id: string;
@@ -9,6 +25,12 @@ export interface OutboxEntry {
   body: string;
   created_at: string;
   attempts: number;
+  /** v2: the message this one replies to, as quoted when it was written (sent as `reply_to: id`). */
+  reply_to?: ReplyPreview | null;
+  /** v2: files to upload before the message is sent (its `attachments: [upload id]`). */
+  attachments?: PendingAttachment[];
+  /** Its uploads were done again once after the server had purged them (never twice). */
+  reuploaded?: boolean;
   /** queued: waiting to (re)send; failed: the server refused it for good (shown with retry/discard). */
   state: "queued" | "failed";
   error?: string;
@@ -24,6 +46,8 @@ export type Sender = (entry: OutboxEntry) => Promise<Message>;
 export class Outbox {
   private entries: OutboxEntry[] = [];
   private flushing: Promise<void> | null = null;
+  /** Whether an entry may be sent now; the client says no while its uploads are unfinished. */
+  isReady: (e: OutboxEntry) => boolean = () => true;
   private listeners = new Set<() => void>();
 
   constructor(
@@ -58,7 +82,7 @@ export class Outbox {
   }
 
   /** Queues a message and persists it before returning, so a crash right after still keeps it. */
-  async enqueue(conversationId: Id, body: string): Promise<OutboxEntry> {
+  async enqueue(conversationId: Id, body: string, extra: Pick<OutboxEntry, "reply_to" | "attachments"> = {}): Promise<OutboxEntry> {
     const entry: OutboxEntry = {
       client_id: this.newId(),
       conversation_id: conversationId,
@@ -66,6 +90,8 @@ export class Outbox {
       created_at: this.now().toISOString(),
       attempts: 0,
       state: "queued",
+      ...(extra.reply_to ? { reply_to: extra.reply_to } : {}),
+      ...(extra.attachments?.length ? { attachments: extra.attachments } : {}),
     };
     this.entries.push(entry);
     await this.save();
@@ -81,8 +107,25 @@ export class Outbox {
     return true;
   }
 
+  /** Rewrites one entry (persisted before resolving); false when it is gone (acknowledged, discarded). */
+  async update(clientId: string, fn: (e: OutboxEntry) => OutboxEntry): Promise<boolean> {
+    const i = this.entries.findIndex((e) => e.client_id === clientId);
+    if (i < 0) return false;
+    this.entries[i] = fn(this.entries[i]);
+    await this.save();
+    return true;
+  }
+
+  get(clientId: string): OutboxEntry | undefined {
+    return this.entries.find((e) => e.client_id === clientId);
+  }
+
   async retry(clientId: string): Promise<void> {
-    this.entries = this.entries.map((e) => (e.client_id === clientId ? { ...e, state: "queued", error: undefined } : e));
+    this.entries = this.entries.map((e) =>
+      e.client_id === clientId
+        ? { ...e, state: "queued", error: undefined, ...(e.attachments ? { attachments: e.attachments.map((a) => ({ ...a, error: undefined })) } : {}) }
+        : e,
+    );
     await this.save();
   }
 
@@ -106,7 +149,9 @@ export class Outbox {
 
   private async runFlush(send: Sender, onAck?: (m: Message, e: OutboxEntry) => void): Promise<void> {
     for (;;) {
-      const entry = this.entries.find((e) => e.state === "queued");
+      // An entry still waiting for its uploads (v2 attachments) is passed over, not waited
+      // for: a text written after a photo goes out while the photo uploads.
+      const entry = this.entries.find((e) => e.state === "queued" && this.isReady(e));
       if (!entry) return;
       entry.attempts++;
       try {
@@ -114,12 +159,15 @@ export class Outbox {
         if (this.has(entry.client_id)) await this.acknowledge(entry.client_id);
         onAck?.(message, entry);
       } catch (err) {
+        // Discarded while in flight (the user cancelled its last upload): nothing to record.
+        const now = this.get(entry.client_id);
+        if (!now) continue;
         if (isTransient(err)) {
           await this.save();
           throw err;
         }
-        entry.state = "failed";
-        entry.error = (err as Error).message;
+        now.state = "failed";
+        now.error = (err as Error).message;
         await this.save();
       }
     }

@@ -1,5 +1,6 @@
 import type { Action } from "./events";
 import { advanceCursor, isOlder, mergeMessages, newerOf } from "./messages";
+import { patchQuotes, quoteChange, quoteOf, type QuoteChange } from "./replies";
 import { emptyConversation, initialState, type ChatState, type ConversationState } from "./state";
 import type { Conversation, Id, Message, User } from "./types";
 
@@ -8,7 +9,48 @@ import type { Conversation, Id, Message, User } from "./types";
  * Each server event of PROTOCOL.md has one case; local actions cover REST answers and acks.
  */
 export function reduce(state: ChatState, action: Action): ChatState {
-  return advanceVersion(apply(state, action), action);
+  return followOriginals(advanceVersion(apply(state, action), action), action);
+}
+
+/**
+ * v2 replies: when a message is edited or deleted, the quotes of it that the client holds
+ * (in replies, and in the composer's reply draft) follow at once. The server also sends each
+ * reply's own `message:updated` (a higher version, which wins over this patch); this keeps a
+ * quote from showing older text than its original meanwhile.
+ */
+function followOriginals(state: ChatState, action: Action): ChatState {
+  const changed: QuoteChange[] = [];
+  switch (action.type) {
+    case "message:updated":
+      changed.push(action.payload.message);
+      break;
+    case "message:deleted":
+      changed.push({ id: action.payload.message_id, conversation_id: action.payload.conversation_id, body: "", deleted: true });
+      break;
+    case "sync:applied":
+      changed.push(...action.changes);
+      break;
+    default:
+      return state;
+  }
+  let s = state;
+  const byConversation = new Map<string, QuoteChange[]>();
+  for (const m of changed) byConversation.set(String(m.conversation_id), [...(byConversation.get(String(m.conversation_id)) ?? []), m]);
+  for (const [key, originals] of byConversation) {
+    s = updateConv(s, Number(key), (c) => {
+      const messages = patchQuotes(c.messages, originals);
+      return messages === c.messages ? c : { ...c, messages };
+    });
+    const draft = s.replying[key];
+    const original = draft && originals.find((o) => o.id === draft.id);
+    if (draft && original) {
+      const replying = { ...s.replying };
+      if (original.deleted) delete replying[key];
+      else replying[key] = { ...draft, ...quoteChange(original) };
+      s = { ...s, replying };
+    }
+  }
+  return s;
 }
 
 /**
@@ -55,6 +97,17 @@ function apply(state: ChatState, action: Action): ChatState {
       return action.me ? { ...state, me: action.me, users: putUser(state.users, action.me) } : initialState();
     case "reset":
       return initialState();
+    case "reply:start": {
+      if (action.message.deleted) return state; // the server refuses a reply to a deleted message
+      return { ...state, replying: { ...state.replying, [String(action.conversation_id)]: quoteOf(action.message) } };
+    }
+    case "reply:cancel": {
+      const key = String(action.conversation_id);
+      if (!(key in state.replying)) return state;
+      const replying = { ...state.replying };
+      delete replying[key];
+      return { ...state, replying };
+    }
     case "connection":
       return { ...state, connection: action.status, transport: action.transport ?? (action.status === "connected" ? state.transport : null) };
 
@@ -129,8 +182,10 @@ function apply(state: ChatState, action: Action): ChatState {
       const heldOldest = held?.messages[0]?.seq ?? Infinity;
       const pageOldest = action.messages[0]?.seq ?? Infinity;
       const next = addMessages(state, action.messages, false);
-      // Only a page reaching at least as far back as what we hold says anything about older history.
-      if (!action.older && pageOldest > heldOldest) return next;
+      // Only a page reaching at least as far back as what we hold says anything about older
+      // history: not a newer latest page, nor one filling a hole in the middle (a jump to a
+      // quoted message loads a window of old history, and `after=` pages fill it upwards).
+      if (pageOldest > heldOldest && (action.messages.length > 0 || !action.older)) return next;
       return updateConv(next, action.conversation_id, (c) => ({ ...c, has_older: action.has_more }));
     }
 

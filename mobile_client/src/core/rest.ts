@@ -125,9 +125,10 @@ export class RestClient {
     if (opts.after !== undefined) params.push(`after=${opts.after}`);
     return this.request("GET", `/conversations/${id}/messages?${params.join("&")}`);
   }
-  async sendMessage(conversation_id: Id, body: string, client_id: string): Promise<Message> {
+  /** `extra`: v2 `reply_to` (a message id of the same conversation). */
+  async sendMessage(conversation_id: Id, body: string, client_id: string, extra: { reply_to?: Id | null } = {}): Promise<Message> {
     const path = `/conversations/${conversation_id}/messages`;
-    return (await this.request<{ message: Message }>("POST", path, { body, client_id })).message;
+    return (await this.request<{ message: Message }>("POST", path, { body, client_id, ...extra })).message;
   }
   async editMessage(id: Id, body: string): Promise<Message> {
     return (await this.request<{ message: Message }>("PATCH", `/messages/${id}`, { body })).message;

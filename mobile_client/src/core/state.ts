@@ -1,4 +1,4 @@
-import type { Conversation, Id, Message, User } from "./types";
+import type { Conversation, Id, Message, ReplyPreview, User } from "./types";
 
 /** Everything the client knows about one conversation. */
 export interface ConversationState {
@@ -44,10 +44,16 @@ export interface ChatState {
   users: Record<string, User>;
   conversations: Record<string, ConversationState>;
   total_unread: number;
+  /**
+   * v2 replies: conversation id -> the message the composer is replying to (a draft, never
+   * cached). It follows edits of the original and is dropped when the original is deleted
+   * (the server refuses a reply to a deleted message).
+   */
+  replying: Record<string, ReplyPreview>;
 }
 
 export function initialState(): ChatState {
-  return { me: null, connection: "disconnected", transport: null, users: {}, conversations: {}, total_unread: 0 };
+  return { me: null, connection: "disconnected", transport: null, users: {}, conversations: {}, total_unread: 0, replying: {} };
 }
 
 export function emptyConversation(id: Id): ConversationState {

@@ -1,6 +1,7 @@
 import { openDB, type DBSchema, type IDBPDatabase } from "idb";
 import type { CacheBatch, CacheMeta, CacheSnapshot, CachedConversation, ChatCache } from "../core/cache";
 import type { StorageAdapter } from "../core/storage";
+import { IdbFileStore } from "./idbFiles";
 
 /**
  * The web's offline-first store: IndexedDB through `idb` (a thin promise wrapper).
@@ -9,19 +10,32 @@ import type { StorageAdapter } from "../core/storage";
  *   written in one transaction per batch, so a cold start never sees half a catch-up;
  * - `meta`: whose cache it is and the total unread count;
  * - `kv`: the StorageAdapter for the session and the outbox, so an outbox entry and the
- *   messages it will settle live in the same database.
+ *   messages it will settle live in the same database;
+ * - `files` (v2): the bytes of attachments waiting in the outbox, as Blobs (idbFiles.ts).
  *
  * IndexedDB can be missing or refused (some private modes): `openWebStore` then rejects and
  * the caller falls back to localStorage and no cache.
  */
-interface ChatDB extends DBSchema {
+export interface ChatDB extends DBSchema {
   conversations: { key: number; value: CachedConversation };
   meta: { key: string; value: CacheMeta };
   kv: { key: string; value: string };
+  files: { key: string; value: StoredFile };
+}
+
+/** A pending attachment's record: the Blob itself (IndexedDB stores Blobs natively) and its description. */
+export interface StoredFile {
+  data: Blob;
+  name: string;
+  type: string;
+  size: number;
+  width: number | null;
+  height: number | null;
 }
 
 const DB_NAME = "chat";
-const DB_VERSION = 1;
+/** 2: the `files` store (v2 attachments). Upgrades keep the stores that exist. */
+const DB_VERSION = 2;
 
 export class IdbCache implements ChatCache {
   constructor(private readonly db: IDBPDatabase<ChatDB>) {}
@@ -97,16 +111,22 @@ export class IdbStorage implements StorageAdapter {
 }
 
 /** Opens (creating on first use) the database; rejects where IndexedDB is unavailable. */
-export async function openWebStore(name = DB_NAME): Promise<{ cache: IdbCache; storage: IdbStorage; db: IDBPDatabase<ChatDB> }> {
+export async function openWebStore(name = DB_NAME): Promise<{ cache: IdbCache; storage: IdbStorage; files: IdbFileStore; db: IDBPDatabase<ChatDB> }> {
   if (typeof indexedDB === "undefined") throw new Error("IndexedDB is not available");
   const db = await openDB<ChatDB>(name, DB_VERSION, {
     upgrade(db) {
-      db.createObjectStore("conversations", { keyPath: "id" });
-      db.createObjectStore("meta");
-      db.createObjectStore("kv");
+      if (!db.objectStoreNames.contains("conversations")) db.createObjectStore("conversations", { keyPath: "id" });
+      if (!db.objectStoreNames.contains("meta")) db.createObjectStore("meta");
+      if (!db.objectStoreNames.contains("kv")) db.createObjectStore("kv");
+      if (!db.objectStoreNames.contains("files")) db.createObjectStore("files");
+    },
+    // Another tab still on the old version must let this one upgrade: it closes and reloads.
+    blocking() {
+      db.close();
+      if (typeof location !== "undefined") location.reload();
     },
   });
-  return { cache: new IdbCache(db), storage: new IdbStorage(db), db };
+  return { cache: new IdbCache(db), storage: new IdbStorage(db), files: new IdbFileStore(db), db };
 }
 
 function safeLocalStorage(): Storage | null {
