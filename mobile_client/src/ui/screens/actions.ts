@@ -5,13 +5,16 @@ export const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"
 interface Options {
   mine: boolean;
   canDelete: boolean;
+  /** v2 replies: a member who may post can quote the message. */
+  canReply: boolean;
+  onReply: () => void;
   onReact: (emoji: string) => void;
   onEdit: () => void;
   onDelete: () => void;
 }
 
 /**
- * Bottom action sheet for one message (reactions, edit, delete). A modal dialog with
+ * Bottom action sheet for one message (reactions, reply, edit, delete). A modal dialog with
  * focus moved inside and Escape / backdrop to close, so it works by touch and keyboard.
  */
 export function messageActions(opts: Options): void {
@@ -29,6 +32,7 @@ export function messageActions(opts: Options): void {
     h("div", { class: "sheet-reactions" },
       QUICK_REACTIONS.map((e) => h("button", { type: "button", class: "emoji", "aria-label": `React ${e}`, on: { click: act(() => opts.onReact(e)) } }, e)),
     ),
+    opts.canReply ? h("button", { type: "button", class: "sheet-item", on: { click: act(opts.onReply) } }, "Reply") : null,
     opts.mine ? h("button", { type: "button", class: "sheet-item", on: { click: act(opts.onEdit) } }, "Edit") : null,
     opts.canDelete ? h("button", { type: "button", class: "sheet-item danger", on: { click: act(opts.onDelete) } }, "Delete") : null,
     h("button", { type: "button", class: "sheet-item", on: { click: close } }, "Cancel"),

@@ -1,5 +1,6 @@
 import type { OutboxEntry } from "../../core/outbox";
 import { mentionSegments } from "../../core/mentions";
+import { holes, type Hole } from "../../core/messages";
 import { conversationTitle, otherMembers, tickFor, typingUsers, type Tick } from "../../core/selectors";
 import { notificationState } from "../../core/settings";
 import type { ConversationState } from "../../core/state";
@@ -9,6 +10,7 @@ import { h, replace } from "../dom";
 import { dayKey, dayLabel, shortWhen, timeOf } from "../format";
 import { errorText, type AppContext, type Screen } from "../context";
 import { mentionPicker } from "../mentionPicker";
+import { quoteView, replyStrip, swipeToReply } from "../replies";
 import { conversationSeen } from "../../platform/webPush";
 import { messageActions } from "./actions";
 import { notificationSheet, notificationSummary } from "./settingsSheet";
@@ -24,6 +26,10 @@ const TICK_TEXT: Record<Tick | "queued" | "failed", [string, string]> = {
 /** Load the previous page when the reader gets this close to the top. */
 const LOAD_OLDER_PX = 300;
 const LONG_PRESS_MS = 500;
+/** How long a message jumped to stays highlighted. */
+const FLASH_MS = 1_600;
+/** Show the "jump to the latest" button once the reader is this far above the bottom. */
+const LATEST_BUTTON_PX = 600;
 
 interface Item {
   key: string;
@@ -38,6 +44,8 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
   let prepending = false;
   let opened = false;
   let editing: Message | null = null;
+  let lastScrollTop = 0;
+  const filling = new Set<number>();
   let typingIdle: ReturnType<typeof setTimeout> | undefined;
   const nodes = new Map<string, { sig: string; el: HTMLElement }>();
 
@@ -57,7 +65,16 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
   );
   const older = h("div", { class: "older", role: "status" });
   const log = h("div", { class: "log", role: "log", "aria-label": "Messages", "aria-live": "polite" });
-  const scroller = h("div", { class: "messages", tabIndex: 0, on: { scroll: () => maybeLoadOlder() } }, older, log);
+  const scroller = h("div", { class: "messages", tabIndex: 0, on: { scroll: () => onScroll() } }, older, log);
+  const toLatest = h("button", {
+    type: "button", class: "to-latest", hidden: true, "aria-label": "Jump to the latest messages",
+    on: { click: () => scroller.scrollTo({ top: scroller.scrollHeight, behavior: "smooth" }) },
+  }, "↓");
+  // History not loaded yet between held messages (after a jump far back) fills as it scrolls into view.
+  const holeWatcher = new IntersectionObserver((entries) => {
+    for (const e of entries) if (e.isIntersecting) fillHole(e.target as HTMLElement);
+  }, { root: scroller, rootMargin: "300px 0px" });
+  const strip = replyStrip(() => cancelReply());
   const typingLine = h("p", { class: "typing", "aria-live": "polite" });
 
   const editBanner = h("div", { class: "edit-banner", hidden: true },
@@ -79,6 +96,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
           ev.preventDefault();
           void submit();
         } else if (ev.key === "Escape" && editing) stopEditing();
+        else if (ev.key === "Escape" && client.replyingTo(id)) cancelReply();
       },
     },
   });
@@ -92,7 +110,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
   const joinBar = h("div", { class: "join-bar", hidden: true },
     h("button", { type: "button", class: "primary", on: { click: () => void join() } }, "Join this room"),
   );
-  const footer = h("footer", { class: "chat-foot" }, typingLine, picker.el, editBanner, composer, joinBar);
+  const footer = h("footer", { class: "chat-foot" }, toLatest, typingLine, picker.el, strip.el, editBanner, composer, joinBar);
 
   const timer = setInterval(() => renderTyping(), 1000);
   const onVisible = () => {
@@ -168,7 +186,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
         picker.close();
         clearTimeout(typingIdle);
         client.setTyping(id, false);
-        await client.sendMessage(id, text);
+        await client.sendMessage(id, text, { replyTo: client.replyingTo(id) });
         scroller.scrollTop = scroller.scrollHeight;
       }
     } catch (e) {
@@ -185,6 +203,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
   }
 
   function startEditing(m: Message) {
+    cancelReply();
     editing = m;
     input.value = m.body;
     editBanner.hidden = false;
@@ -195,6 +214,72 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     editing = null;
     input.value = "";
     editBanner.hidden = true;
+  }
+
+  function startReply(m: Message) {
+    if (editing) stopEditing();
+    client.startReply(id, m);
+    input.focus();
+  }
+
+  function cancelReply() {
+    client.cancelReply(id);
+  }
+
+  function onScroll() {
+    const up = scroller.scrollTop < lastScrollTop;
+    lastScrollTop = scroller.scrollTop;
+    toLatest.hidden = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < LATEST_BUTTON_PX;
+    if (up || scroller.scrollTop <= LOAD_OLDER_PX) maybeLoadOlder();
+  }
+
+  /**
+   * Tap on a quote: scroll to the original and highlight it. Not on screen: one page of
+   * history around it is loaded first (the hole it leaves below fills while scrolling).
+   */
+  async function jumpTo(seq: number) {
+    let el = log.querySelector<HTMLElement>(`.msg[data-seq="${seq}"]`);
+    if (!el) {
+      older.textContent = "Loading the original message…";
+      try {
+        const found = await client.loadAround(id, seq);
+        update();
+        if (!found) {
+          ctx.toast("That message is no longer available");
+          return;
+        }
+      } catch (e) {
+        ctx.toast(errorText(e));
+        return;
+      } finally {
+        older.textContent = "";
+      }
+      el = log.querySelector<HTMLElement>(`.msg[data-seq="${seq}"]`);
+    }
+    if (!el) return;
+    el.scrollIntoView({ block: "center" });
+    lastScrollTop = scroller.scrollTop;
+    el.classList.remove("flash");
+    void el.offsetWidth; // restart the animation when the same message is jumped to twice
+    el.classList.add("flash");
+    setTimeout(() => el.classList.remove("flash"), FLASH_MS);
+  }
+
+  /** A hole came into view: load the side the reader is coming from (above the middle: scrolling up). */
+  function fillHole(el: HTMLElement) {
+    const after = Number(el.dataset.after);
+    const before = Number(el.dataset.before);
+    if (filling.has(after)) return;
+    const box = el.getBoundingClientRect();
+    const view = scroller.getBoundingClientRect();
+    const direction = box.top + box.height / 2 < view.top + view.height / 2 ? "up" : "down";
+    filling.add(after);
+    el.textContent = "Loading…";
+    const hole: Hole = { after, before, missing: before - after - 1 };
+    client
+      .fillHole(id, hole, direction)
+      .catch((e) => ctx.toast(errorText(e)))
+      .finally(() => filling.delete(after));
   }
 
   function renderTyping() {
@@ -217,6 +302,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       "div",
       { class: `msg ${mine ? "mine" : "theirs"}${m.deleted ? " deleted" : ""}`, dataset: { id: String(m.id), seq: String(m.seq) } },
       showSender && !mine ? h("span", { class: "sender" }, sender?.display_name ?? `User ${m.sender_id}`) : null,
+      m.reply_to && !m.deleted ? quoteView(s, m.reply_to, heldMessage(c, m.reply_to.id), () => void jumpTo(m.reply_to!.seq)) : null,
       h("p", { class: "body" }, m.deleted ? "This message was deleted" : bodyWithMentions(m)),
       h("span", { class: "meta" },
         m.edited_at && !m.deleted ? h("span", { class: "edited" }, "edited") : null,
@@ -236,8 +322,22 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
         : null,
       m.deleted ? null : h("button", { type: "button", class: "more", "aria-label": "Message actions", on: { click: () => showActions(m) } }, "⋯"),
     );
-    if (!m.deleted) attachLongPress(el, () => showActions(m));
-    return h("div", { class: `row ${mine ? "mine" : "theirs"}` }, el);
+    const row = h("div", { class: `row ${mine ? "mine" : "theirs"}` }, h("span", { class: "swipe-hint", "aria-hidden": "true" }, "↩"), el);
+    if (!m.deleted) {
+      attachLongPress(el, () => showActions(m));
+      if (mayPost()) swipeToReply(row, el, () => startReply(m));
+    }
+    return row;
+  }
+
+  function heldMessage(c: ConversationState, messageId: number): Message | undefined {
+    return c.messages.find((x) => x.id === messageId);
+  }
+
+  function mayPost(): boolean {
+    const convObj = conv()?.conversation;
+    const role = convObj?.roles?.[String(client.state.me?.id)];
+    return convObj?.is_member !== false && !(convObj?.posting === "admins" && role === "member");
   }
 
   /** The body as text, the `@username` of each member the server counted as mentioned marked. */
@@ -252,6 +352,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     const status = e.state === "failed" ? "failed" : "queued";
     return h("div", { class: "row mine" },
       h("div", { class: `msg mine pending ${status}`, dataset: { clientId: e.client_id } },
+        e.reply_to ? quoteView(client.state, e.reply_to, conv() && heldMessage(conv()!, e.reply_to.id)) : null,
         h("p", { class: "body" }, e.body),
         h("span", { class: "meta" }, h("time", null, timeOf(e.created_at)), tickEl(status)),
         e.state === "failed"
@@ -271,6 +372,8 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     messageActions({
       mine: m.sender_id === s.me?.id,
       canDelete: m.sender_id === s.me?.id || role === "owner" || role === "admin",
+      canReply: mayPost(),
+      onReply: () => startReply(m),
       onReact: (emoji) => void client.toggleReaction(m, emoji).catch((e) => ctx.toast(errorText(e))),
       onEdit: () => startEditing(m),
       onDelete: () => void client.deleteMessage(m).catch((e) => ctx.toast(errorText(e))),
@@ -282,6 +385,8 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     let day = "";
     let prevSender = -1;
     const group = c.conversation?.type === "group";
+    // Holes below the cursor are old history not loaded yet; one above it is a gap that sync is closing.
+    const gaps = new Map(holes(c.messages).filter((g) => g.after < c.cursor).map((g) => [g.after, g]));
     for (const m of c.messages) {
       const d = dayKey(m.created_at);
       if (d !== day) {
@@ -293,8 +398,13 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       const showSender = group && m.sender_id !== prevSender;
       prevSender = m.sender_id;
       const tick = tickFor(client.state, c, m);
-      const sig = [m.body, m.edited_at, m.deleted, JSON.stringify(m.reactions), JSON.stringify(m.mentions ?? []), tick, showSender].join("|");
+      const sig = [m.body, m.edited_at, m.deleted, JSON.stringify(m.reactions), JSON.stringify(m.mentions ?? []), tick, showSender, JSON.stringify(m.reply_to ?? null)].join("|");
       out.push({ key: `m:${m.id}`, sig, build: () => bubble(c, m, showSender) });
+      const gap = gaps.get(m.seq);
+      if (gap) {
+        prevSender = -1;
+        out.push({ key: `hole:${gap.after}`, sig: `${gap.before}`, build: () => holeMarker(gap) });
+      }
     }
     for (const e of client.outbox.list(id)) {
       out.push({ key: `q:${e.client_id}`, sig: `${e.state}`, build: () => queuedBubble(e) });
@@ -302,15 +412,26 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     return out;
   }
 
+  function holeMarker(gap: Hole): HTMLElement {
+    const el = h("button", {
+      type: "button", class: "hole", dataset: { after: String(gap.after), before: String(gap.before) },
+      on: { click: () => fillHole(el) },
+    }, `Show ${gap.missing} more message${gap.missing === 1 ? "" : "s"}`);
+    holeWatcher.observe(el);
+    return el;
+  }
+
   /** Keyed reconcile: only changed bubbles are rebuilt, so scrolling and focus survive updates. */
   function renderMessages(c: ConversationState) {
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
-    const prevHeight = scroller.scrollHeight;
-    const prevTop = scroller.scrollTop;
+    // Whatever is inserted above (older pages, a filled hole), the first visible row stays put.
+    const anchor = prepending || !atBottom ? firstVisible() : null;
+    const anchorTop = anchor?.getBoundingClientRect().top ?? 0;
     const list = items(c);
     const keep = new Set(list.map((i) => i.key));
     for (const [key, n] of nodes) {
       if (!keep.has(key)) {
+        if (n.el.classList.contains("hole")) holeWatcher.unobserve(n.el);
         n.el.remove();
         nodes.delete(key);
       }
@@ -326,9 +447,16 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       const at = log.children[index];
       if (at !== n.el) log.insertBefore(n.el, at ?? null);
     });
-    if (prepending) scroller.scrollTop = prevTop + (scroller.scrollHeight - prevHeight);
+    if (anchor?.isConnected) scroller.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
     else if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+    lastScrollTop = scroller.scrollTop;
     if (atBottom && opened && document.visibilityState === "visible") void client.markRead(id);
+  }
+
+  function firstVisible(): HTMLElement | null {
+    const top = scroller.getBoundingClientRect().top;
+    for (const el of log.children) if ((el as HTMLElement).getBoundingClientRect().bottom > top) return el as HTMLElement;
+    return null;
   }
 
   function update() {
@@ -362,14 +490,15 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       infoLink.hidden = false;
     }
     const member = convObj?.is_member !== false;
-    const role = convObj?.roles?.[String(s.me?.id)];
-    const mayPost = member && !(convObj?.posting === "admins" && role === "member");
+    const posting = mayPost();
     composer.hidden = !member;
     joinBar.hidden = member;
-    input.disabled = !mayPost;
-    input.placeholder = mayPost ? "Message" : "Only admins can post here";
+    input.disabled = !posting;
+    input.placeholder = posting ? "Message" : "Only admins can post here";
     const peer = convObj?.type === "direct" ? otherMembers(s, c)[0] : undefined;
     replace(avatarSlot, avatar(peer?.id ?? c.id, t, s.connection === "connected" && peer?.online, convObj?.type === "group"));
+    const replying = client.replyingTo(id);
+    strip.show(s, posting ? replying : null, replying ? heldMessage(c, replying.id) : undefined);
     renderMessages(c);
     renderTyping();
   }
@@ -382,6 +511,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     update,
     destroy() {
       clearInterval(timer);
+      holeWatcher.disconnect();
       clearTimeout(typingIdle);
       client.setTyping(id, false);
       unsubscribeOutbox();
