@@ -36,7 +36,8 @@ def send(conversation_id: str) -> ResponseReturnValue:
     cid = path_id(conversation_id, "conversation_id")
     body = parse(rest.SendRequest, json_body())
     message, created = messaging.send_message(
-        me(), cid, body.body, body.client_id, reply_to=None if body.reply_to is UNSET else body.reply_to
+        me(), cid, body.body, body.client_id, reply_to=None if body.reply_to is UNSET else body.reply_to,
+        attachments=None if body.attachments is UNSET else body.attachments,
     )
     return answer(rest.MessageAnswer, 201 if created else 200, message=message)
 

@@ -241,10 +241,22 @@ class Failure(Object):
     error: ErrorBody
 
 
+# A sent message's body: as Body, but empty is allowed when it carries attachments.
+SendBody = Annotated[str, Meta(
+    description="1-4000 code points after trimming (CHAT_MAX_BODY_CHARS); v2: may be empty with attachments",
+    extra_json_schema={"maxLength": limits.MAX_BODY_CHARS},
+)]
+AttachmentIds = Annotated[
+    list[Id], Meta(max_length=limits.MAX_ATTACHMENTS,
+                   description="v2: upload ids (POST /uploads) of the sender's, each once, not attached yet")
+]
+
+
 class SendPayload(Payload):
     conversation_id: Id
-    body: Body
+    body: SendBody
     client_id: ClientId
+    attachments: AttachmentIds | None | UnsetType = UNSET
     reply_to: Annotated[Id | None, Meta(description="v2: quote this message of the same conversation")] | UnsetType = (
         UNSET
     )

@@ -401,14 +401,15 @@ def types_ts() -> str:
         "// ------------------------------------------------------------- objects",
         "",
     ]
-    for kind in (objects.User, objects.ReplyPreview, objects.Message, objects.Receipt, objects.Conversation,
-                 objects.ReadyConversation, objects.Room, objects.Token, objects.PushSubscription, objects.Session,
-                 objects.ErrorBody, objects.Error, objects.Health):
+    for kind in (objects.User, objects.ReplyPreview, objects.Attachment, objects.Message, objects.Receipt,
+                 objects.Conversation, objects.ReadyConversation, objects.Room, objects.Token,
+                 objects.PushSubscription, objects.Session, objects.ErrorBody, objects.Error, objects.Health):
         out += [_ts_interface(kind), ""]
     out += ["// ------------------------------------------------------------- REST bodies (v2)", ""]
-    for kind in (rest.SettingsRequest, rest.WebPushKeys, rest.WebPushSubscriptionRequest, rest.FcmSubscriptionRequest,
-                 rest.WebPushConfig, rest.PushConfig, rest.SubscriptionAnswer, rest.SubscriptionsAnswer):
-        out += [_ts_interface(kind), ""]
+    for body in (rest.SettingsRequest, rest.WebPushKeys, rest.WebPushSubscriptionRequest, rest.FcmSubscriptionRequest,
+                 rest.WebPushConfig, rest.PushConfig, rest.SubscriptionAnswer, rest.SubscriptionsAnswer,
+                 rest.UploadAnswer):
+        out += [_ts_interface(body), ""]
     out += ["// ------------------------------------------------------------- server -> client", ""]
     for server in events.SERVER_EVENTS:
         out += [_ts_interface(server), ""]

@@ -57,6 +57,8 @@ PUSH_TYPES: Final = ("webpush", "fcm")
 PUSH_PREVIEW_CHARS: Final = 200
 # A reply's quote of the original (PROTOCOL.md v2 "Replies").
 REPLY_PREVIEW_CHARS: Final = 200
+# Uploads one message may carry (PROTOCOL.md v2 "Attachments").
+MAX_ATTACHMENTS: Final = 10
 # Web Push endpoints and FCM registration tokens (FCM's are ~160 characters); both
 # are one unique column, and PostgreSQL indexes at most ~2,700 bytes of a value.
 MAX_PUSH_ENDPOINT_CHARS: Final = 2048
@@ -76,4 +78,5 @@ CLIENT_LIMITS: Final = {
     "maxPayloadBytes": MAX_PAYLOAD_BYTES,
     "historyMaxLimit": HISTORY_MAX_LIMIT,
     "syncMaxLimit": SYNC_MAX_LIMIT,
+    "maxAttachments": MAX_ATTACHMENTS,
 }

@@ -97,6 +97,10 @@ class Message(Object):
     reply_to: Annotated[
         ReplyPreview | None, Meta(description="v2: the quoted message, null when not a reply (and once deleted)")
     ]
+    attachments: Annotated[
+        list[Attachment], Meta(description="v2: the uploads the message carries, in the sender's order ([] when "
+                                           "none; [] once deleted)")
+    ]
 
 
 class Receipt(Object):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from . import limits
-from .events import Body, Emoji, Limit, Positions
+from .events import AttachmentIds, Body, Emoji, Limit, Positions, SendBody
 from .events import SyncAnswer as SyncAnswer  # re-exported: the answer of POST /sync
 from .objects import (
     Attachment,
@@ -79,8 +79,9 @@ class UpdateConversationRequest(Request):
 
 
 class SendRequest(Request):
-    body: Body
+    body: SendBody
     client_id: ClientId
+    attachments: AttachmentIds | None | UnsetType = UNSET
     reply_to: Annotated[Id | None, Meta(description="v2: quote this message of the same conversation")] | UnsetType = (
         UNSET
     )

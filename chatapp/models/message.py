@@ -11,6 +11,7 @@ from ..contract.limits import REPLY_PREVIEW_CHARS
 from ..contract.objects import as_dict
 from ..extensions import Model
 from ..timeutil import iso, utcnow
+from .upload import Upload, attachment_object
 
 
 class Message(Model):
@@ -39,6 +40,11 @@ class Message(Model):
 
     # One level, loaded with the message (selectin: one query for a whole page).
     reply_to: Mapped[Message | None] = relationship(remote_side=[id], lazy="selectin")
+    # v2 attachments, in the sender's order (a deleted message's are gone).
+    uploads: Mapped[list[Upload]] = relationship(
+        primaryjoin="and_(Upload.message_id == Message.id, Upload.deleted_at.is_(None))",
+        order_by="Upload.position", lazy="selectin", viewonly=True,
+    )
 
     reactions: Mapped[list[Reaction]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="Reaction.created_at"
@@ -60,15 +66,12 @@ class Message(Model):
         return grouped
 
     def to_dict(self) -> dict[str, Any]:
-        return render_message(self, self.reactions_dict())
+        return as_dict(self.to_object())
 
     def to_object(self) -> contract.Message:
-        return message_object(self, self.reactions_dict(), reply_preview(self.reply_to))
-
-
-def render_message(row: Any, reactions: dict[str, list[int]]) -> dict[str, Any]:
-    """The contract's Message object as a dict, from a model or a Core row."""
-    return as_dict(message_object(row, reactions))
+        return message_object(
+            self, self.reactions_dict(), reply_preview(self.reply_to), [attachment_object(u) for u in self.uploads]
+        )
 
 
 def reply_preview(original: Any) -> contract.ReplyPreview | None:
@@ -83,7 +86,8 @@ def reply_preview(original: Any) -> contract.ReplyPreview | None:
 
 
 def message_object(
-    row: Any, reactions: dict[str, list[int]], reply: contract.ReplyPreview | None = None
+    row: Any, reactions: dict[str, list[int]], reply: contract.ReplyPreview | None = None,
+    attachments: list[contract.Attachment] | None = None,
 ) -> contract.Message:
     """The contract's Message object (chatapp/contract/objects.py) from a model or a
     Core row (attribute access): the one place a row becomes a Message."""
@@ -102,6 +106,7 @@ def message_object(
         version=row.version,
         mentions=[] if deleted else parse_mentions(row.mentions),
         reply_to=None if deleted else reply,
+        attachments=[] if deleted or attachments is None else attachments,
     )
 
 

@@ -9,12 +9,17 @@ changing ``CHAT_UPLOAD_STORAGE`` leaves older uploads readable where they are.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..contract import objects as contract
 from ..extensions import Model
 from ..timeutil import utcnow
+
+URL_PREFIX = "/api/v1/uploads"
 
 # The part of an upload a chunk belongs to: the served original or its thumbnail.
 ORIGINAL = "o"
@@ -71,3 +76,20 @@ class UploadChunk(Model):
     part: Mapped[str] = mapped_column(String(1), primary_key=True)
     number: Mapped[int] = mapped_column(primary_key=True)  # 0, 1, ... in byte order
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+def file_url(upload_id: int, name: str) -> str:
+    return f"{URL_PREFIX}/{upload_id}/file/{quote(name, safe='')}"
+
+
+def thumbnail_url(upload_id: int) -> str:
+    return f"{URL_PREFIX}/{upload_id}/thumbnail"
+
+
+def attachment_object(row: Any) -> contract.Attachment:
+    """The contract's Attachment from an Upload model or a Core row of its columns."""
+    return contract.Attachment(
+        id=row.id, name=row.name, content_type=row.content_type, size=row.size, width=row.width,
+        height=row.height, url=file_url(row.id, row.name),
+        thumbnail_url=thumbnail_url(row.id) if row.thumbnail_type else None,
+    )

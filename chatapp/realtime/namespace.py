@@ -186,6 +186,7 @@ class ChatNamespace(Namespace):
         message, _created = messaging.send_message(
             user, send.conversation_id, send.body, send.client_id,
             reply_to=None if send.reply_to is UNSET else send.reply_to,
+            attachments=None if send.attachments is UNSET else send.attachments,
         )
         metrics.SEND_LATENCY.observe(time.perf_counter() - started)
         return {"message": message}

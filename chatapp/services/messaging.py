@@ -17,15 +17,16 @@ from ..extensions import db
 from ..models import Conversation, Membership, Message, Reaction, User
 from ..models.message import message_object, parse_mentions, reply_preview, store_mentions
 from ..timeutil import iso, utcnow
-from . import events, mentions, push_outbox, ratelimit, versions
+from . import events, mentions, push_outbox, ratelimit, uploads, versions
 from .conversations import get_member, get_visible, member_ids, readable_id
-from .errors import Conflict, Forbidden, NotFound, ValidationError, field_error
+from .errors import ChatError, Conflict, Forbidden, NotFound, ValidationError, field_error
 from .validation import clamp_limit, entity_id, integer, string, text, visible
 from .validation import client_id as parse_client_id
 
 
-def _body(value: object) -> str:
-    return text(value, "body", max_chars=current_app.config["MAX_BODY_CHARS"])
+def _body(value: object, *, may_be_empty: bool = False) -> str:
+    """1-MAX_BODY_CHARS after trimming; empty allowed for a message with attachments."""
+    return text(value, "body", max_chars=current_app.config["MAX_BODY_CHARS"], min_chars=0 if may_be_empty else 1)
 
 
 # ---------------------------------------------------------------- send
@@ -94,12 +95,16 @@ _QUOTED = select(
 
 
 def send_message(
-    sender: User, conversation_id: object, body: object, client_id: object, *, reply_to: object = None
+    sender: User, conversation_id: object, body: object, client_id: object, *, reply_to: object = None,
+    attachments: object = None,
 ) -> tuple[dict[str, Any], bool]:
     """Persist and fan out a message. Returns (message, created); a repeated
-    ``client_id`` from the same sender returns the original and emits nothing."""
+    ``client_id`` from the same sender returns the original and emits nothing.
+    ``attachments``: upload ids of the sender's (services/uploads.py); the body may
+    then be empty (a captionless photo)."""
     cid = entity_id(conversation_id, "conversation_id")
-    text_body = _body(body)
+    upload_ids = [] if attachments is None else attachments
+    text_body = _body(body, may_be_empty=upload_ids != [])
     key = parse_client_id(client_id)
     quoted_id = None if reply_to is None else entity_id(reply_to, "reply_to")
     conn = db.session.connection()
@@ -141,6 +146,11 @@ def send_message(
                "created_at": now, "deleted": False, "version": version, "mentions": store_mentions(mentioned),
                "reply_to_id": quoted_id}
         message_id = conn.execute(_INSERT, row).scalar_one()
+        try:
+            attached = uploads.attach(sender.id, cid, message_id, upload_ids) if upload_ids != [] else []
+        except ChatError:
+            db.session.rollback()  # nothing of this send is kept: no message, no seq, no version
+            raise
     except IntegrityError:
         # A concurrent resend with the same client_id won the race.
         db.session.rollback()
@@ -159,7 +169,7 @@ def send_message(
     message = contract.Message(
         id=message_id, conversation_id=cid, seq=seq, sender_id=sender.id, body=text_body, client_id=key,
         created_at=iso(now), edited_at=None, deleted=False, reactions={}, version=version, mentions=mentioned,
-        reply_to=reply_preview(quoted),
+        reply_to=reply_preview(quoted), attachments=attached,
     )
     members = [*unread, sender.id]
     # The ack carries the very dict the event does: one conversion per send.
@@ -347,6 +357,7 @@ def delete_message(user: User, message_id: object) -> None:
     message.mentions = None
     message.version = version
     mentions.forget(message.id)
+    uploads.detach_deleted(message.id)  # its files are not_found from this commit on, their bytes purged
     db.session.execute(delete(Reaction).where(Reaction.message_id == message.id))
     db.session.expire(message, ["reactions"])
     # Deleted messages do not count as unread (counted under the lock).
@@ -519,8 +530,10 @@ def rows_to_objects(rows: Sequence[Any]) -> list[contract.Message]:
     if quoted_ids:
         for original in db.session.connection().execute(_QUOTES_OF, {"p_ids": list(quoted_ids)}):
             quotes[original.id] = reply_preview(original)
+    files = uploads.attachments_of(live_ids)
     return [
-        message_object(row, reactions.get(row.id, {}), quotes.get(row.reply_to_id) if row.reply_to_id else None)
+        message_object(row, reactions.get(row.id, {}), quotes.get(row.reply_to_id) if row.reply_to_id else None,
+                       files.get(row.id))
         for row in rows
     ]
 

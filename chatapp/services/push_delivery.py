@@ -29,7 +29,7 @@ from ..models.message import parse_mentions
 from ..push.sender import PushSender
 from ..push.targets import Outcome, PushTarget
 from ..timeutil import utcnow
-from . import push_outbox
+from . import push_outbox, uploads
 from .push_outbox import MESSAGE, Job, Retry
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,8 @@ def plan(jobs: list[Job]) -> list[Push]:
             .where(Message.id.in_(message_ids))
         )
     } if message_ids else {}
+    # A captionless photo is previewed as "Photo" (services/uploads.preview_kind).
+    files = uploads.attachments_of([mid for mid, m in messages.items() if not m.body])
     conversation_ids = {job.conversation_id for job in jobs}
     conversations = {
         c.id: c for c in db.session.execute(
@@ -137,7 +139,8 @@ def plan(jobs: list[Job]) -> list[Push]:
                 "type": "message", "conversation_id": job.conversation_id, "message_id": message.id,
                 "seq": job.seq, "sender_id": message.sender_id,
                 "title": _title(names.get(message.sender_id, ""), conversation),
-                "body": _preview(message.body), "mentioned": job.user_id in parse_mentions(message.mentions),
+                "body": _preview(message.body) or uploads.preview_kind(files.get(message.id, [])) or "",
+                "mentioned": job.user_id in parse_mentions(message.mentions),
                 "total_unread": total,
             }
             urgency = "high"

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import quote
 
 from flask import current_app
 from prometheus_client import Counter
@@ -31,10 +30,11 @@ from ..attachments import images, storage
 from ..attachments.receive import FIELD, MULTIPART_OVERHEAD_BYTES, Received
 from ..attachments.serving import Served
 from ..attachments.sniff import OCTET_STREAM, Kind, sniff
+from ..contract import limits
 from ..contract import objects as contract
 from ..extensions import db
 from ..models import Message, Upload, User
-from ..models.upload import ORIGINAL, THUMBNAIL
+from ..models.upload import ORIGINAL, THUMBNAIL, attachment_object
 from ..timeutil import utcnow
 from .blocking import run_blocking
 from .conversations import readable_id
@@ -45,8 +45,7 @@ from .validation import id_list
 log = logging.getLogger(__name__)
 
 # PROTOCOL.md v2: a message carries at most 10 attachments.
-MAX_ATTACHMENTS = 10
-URL_PREFIX = "/api/v1/uploads"
+MAX_ATTACHMENTS = limits.MAX_ATTACHMENTS  # at most this many uploads on one message
 MIB = 1024 * 1024
 # Rows one purge statement claims; a full batch makes the loop go again at once.
 PURGE_BATCH = 100
@@ -180,23 +179,6 @@ def _check_pending_quota(user_id: int) -> None:
 
 
 # ---------------------------------------------------------------- reading
-
-
-def file_url(upload_id: int, name: str) -> str:
-    return f"{URL_PREFIX}/{upload_id}/file/{quote(name, safe='')}"
-
-
-def thumbnail_url(upload_id: int) -> str:
-    return f"{URL_PREFIX}/{upload_id}/thumbnail"
-
-
-def attachment_object(row: Any) -> contract.Attachment:
-    """The contract's Attachment from an Upload model or a Core row of its columns."""
-    return contract.Attachment(
-        id=row.id, name=row.name, content_type=row.content_type, size=row.size, width=row.width,
-        height=row.height, url=file_url(row.id, row.name),
-        thumbnail_url=thumbnail_url(row.id) if row.thumbnail_type else None,
-    )
 
 
 def readable(user: User, upload_id: int) -> Upload:

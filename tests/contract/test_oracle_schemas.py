@@ -9,7 +9,7 @@ from tests.support.oracle import conforms
 MESSAGE = {
     "id": 1, "conversation_id": 2, "seq": 1, "sender_id": 3, "body": "hi", "client_id": "c", "version": 4,
     "created_at": "2026-12-01T09:40:00.123Z", "edited_at": None, "deleted": False, "reactions": {"👍": [3]},
-    "mentions": [], "reply_to": None,
+    "mentions": [], "reply_to": None, "attachments": [],
 }
 
 

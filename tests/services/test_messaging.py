@@ -23,7 +23,7 @@ from tests.support.services import scratch_postgres_database
 
 MESSAGE_KEYS = {
     "id", "conversation_id", "seq", "sender_id", "body", "client_id", "created_at", "edited_at", "deleted", "reactions",
-    "version", "mentions", "reply_to",
+    "version", "mentions", "reply_to", "attachments",
 }
 
 

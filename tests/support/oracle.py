@@ -142,7 +142,8 @@ class DeviceState:
         if conversation and conversation.get("last_message") and conversation["last_message"]["seq"] == seq:
             targets.append(conversation["last_message"])
         for message in filter(None, targets):
-            message.update(deleted=True, body="", reactions={}, mentions=[], version=payload["version"])
+            message.update(deleted=True, body="", reactions={}, mentions=[], reply_to=None, attachments=[],
+                           version=payload["version"])
         self._bump(conversation, payload["version"])
 
     def _on_read(self, payload: dict) -> None:

@@ -18,7 +18,8 @@ export const LIMITS = {
   minPasswordChars: 8,
   maxPayloadBytes: 65536,
   historyMaxLimit: 100,
-  syncMaxLimit: 1000
+  syncMaxLimit: 1000,
+  maxAttachments: 10
 } as const;
 
 // ------------------------------------------------------------- objects
@@ -42,6 +43,22 @@ export interface ReplyPreview {
   deleted: boolean;
 }
 
+/** v2: one uploaded file (POST /uploads), as a message carries it. ``url`` and ``thumbnail_url`` are same-origin paths, authenticated like every request. */
+export interface Attachment {
+  id: Id;
+  /** the file name given at upload, without any folder */
+  name: string;
+  /** the type url is served with, found from the bytes (never the name or the client's header); application/octet-stream for anything but images, audio, video and PDF */
+  content_type: string;
+  /** bytes that url serves */
+  size: number;
+  width: number | null;
+  height: number | null;
+  url: string;
+  /** images only: longest side at most 400 px */
+  thumbnail_url: string | null;
+}
+
 /** PROTOCOL.md: Message. A deleted message keeps id and seq, has an empty body and no reactions. */
 export interface Message {
   id: Id;
@@ -63,6 +80,8 @@ export interface Message {
   mentions?: number[];
   /** v2: the quoted message, null when not a reply (and once deleted) */
   reply_to?: ReplyPreview | null;
+  /** v2: the uploads the message carries, in the sender's order ([] when none; [] once deleted) */
+  attachments?: Attachment[];
 }
 
 export interface ReceiptState {
@@ -219,6 +238,11 @@ export interface SubscriptionAnswer {
 
 export interface SubscriptionsAnswer {
   subscriptions: PushSubscription[];
+}
+
+/** v2: the stored upload; send its id in a message's ``attachments``. */
+export interface UploadAnswer {
+  upload: Attachment;
 }
 
 // ------------------------------------------------------------- server -> client
@@ -378,9 +402,11 @@ export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; e
 
 export interface SendPayload {
   conversation_id: Id;
-  /** 1-4000 code points after trimming (CHAT_MAX_BODY_CHARS) */
+  /** 1-4000 code points after trimming (CHAT_MAX_BODY_CHARS); v2: may be empty with attachments */
   body: string;
   client_id: string;
+  /** v2: upload ids (POST /uploads) of the sender's, each once, not attached yet */
+  attachments?: Id[] | null;
   /** v2: quote this message of the same conversation */
   reply_to?: Id | null;
 }
