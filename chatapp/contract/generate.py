@@ -58,7 +58,8 @@ ERROR_RESPONSES: dict[int, tuple[str, str, str]] = {
     404: ("NotFound", "not_found", "no such object, or one the caller may not see"),
     409: ("Conflict", "conflict",
           "the username is taken (register), or the message was deleted (edit, reactions)"),
-    413: ("PayloadTooLarge", "payload_too_large", "the body is over 64 KiB"),
+    413: ("PayloadTooLarge", "payload_too_large",
+          "the body is over 64 KiB (an upload: over CHAT_MAX_UPLOAD_BYTES, default 25 MiB)"),
     429: ("RateLimited", "rate_limited", "slow down; retry_after seconds (also the Retry-After header)"),
     503: ("Unavailable", "unavailable", "the database is unavailable, retry later"),
 }
@@ -100,6 +101,7 @@ def openapi() -> Json:
                  **({"description": p.description} if p.description else {}), "schema": p.schema}
                 for p in op.params
             ]
+        operation.update(op.extra)  # what the types cannot say (a multipart body)
         if op.request is not None:
             operation["requestBody"] = {
                 "required": op.request_required,

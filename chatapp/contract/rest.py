@@ -384,7 +384,12 @@ OPERATIONS: tuple[Operation, ...] = (
               "v2: upload one file: multipart/form-data with the file in the field `file` (at most "
               "CHAT_MAX_UPLOAD_BYTES, default 25 MiB; the type is found from the bytes; images get a thumbnail and "
               "lose their metadata); attach it to a message within 24 h (docs/attachments.md)", "messages",
-              {201: ("stored", UploadAnswer)}),
+              {201: ("stored", UploadAnswer)},
+              extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                  "type": "object", "required": ["file"],
+                  "properties": {"file": {"type": "string", "format": "binary",
+                                          "description": "the file; its name is kept, its declared type ignored"}},
+              }}}}}),
     Operation("get", "/api/v1/uploads/{upload_id}/file/{name}", "download",
               "v2: an upload's bytes, for its uploader and whoever can read a message carrying it (anyone else: 404). "
               "Range (one range: 206; unsatisfiable: 416), ETag and If-None-Match (304); nosniff; anything but "
