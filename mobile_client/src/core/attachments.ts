@@ -1,26 +1,14 @@
-import type { Id, Message } from "./types";
+import type { Attachment, Message } from "./types";
 
 /**
- * v2 attachments (PROTOCOL.md "Attachments"): the uploaded file as the server describes it.
- * `width`, `height` and `thumbnail_url` are null when it is not an image. `url` and
- * `thumbnail_url` are same-origin paths, authenticated like every request.
- *
- * Written here from the contract until the generated types.ts carries it (`make contract`);
- * the shape is the contract's, so the generated one drops in for it.
+ * v2 attachments (PROTOCOL.md "Attachments"): the uploaded file as the server describes it
+ * (the generated type). `width`, `height` and `thumbnail_url` are null when it is not an image;
+ * `url` and `thumbnail_url` are same-origin paths, authenticated like every request.
  */
-export interface Attachment {
-  id: Id;
-  name: string;
-  content_type: string;
-  size: number;
-  width: number | null;
-  height: number | null;
-  url: string;
-  thumbnail_url: string | null;
-}
+export type { Attachment };
 
 /** A message's attachments (`[]` from a server or message without any). */
-export function attachmentsOf(m: Pick<Message, never> & { attachments?: Attachment[] | null }): Attachment[] {
+export function attachmentsOf(m: Pick<Message, "attachments">): Attachment[] {
   return Array.isArray(m.attachments) ? m.attachments : [];
 }
 
@@ -43,10 +31,10 @@ export function formatSize(bytes: number): string {
 }
 
 /**
- * The box an image is shown in before it loads: its aspect ratio, scaled to fit `max` on its
- * longest side (never scaled up), so the bubble has its final size from the first frame.
+ * The box an image is shown in before it loads: its aspect ratio, scaled down to fit
+ * `maxWidth` x `maxHeight` (never scaled up), so the bubble has its final size from the first frame.
  */
-export function fitBox(width: number, height: number, max: number): { width: number; height: number } {
-  const scale = Math.min(1, max / Math.max(width, height));
+export function fitBox(width: number, height: number, maxWidth: number, maxHeight = maxWidth): { width: number; height: number } {
+  const scale = Math.min(1, maxWidth / width, maxHeight / height);
   return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
 }

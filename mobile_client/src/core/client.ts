@@ -57,11 +57,13 @@ export interface SendOptions {
   files?: LocalFile[];
 }
 
-const LIMIT_OVERRIDES = LIMITS as Partial<Record<string, number>>;
-/** Attachments per message (PROTOCOL.md v2: at most 10); the generated limit once it exists. */
-export const MAX_ATTACHMENTS = LIMIT_OVERRIDES.maxAttachments ?? 10;
-/** The server's upload limit when the contract states it (else its 413 says so). */
-const MAX_UPLOAD_BYTES = LIMIT_OVERRIDES.maxUploadBytes ?? null;
+/** Attachments per message: the contract's limit, from the generated types. */
+export const MAX_ATTACHMENTS: number = LIMITS.maxAttachments;
+/**
+ * The server's upload limit when the generated limits state it; they do not (it is
+ * CHAT_MAX_UPLOAD_BYTES, per deployment), so the server's 413 is what says a file is too large.
+ */
+const MAX_UPLOAD_BYTES = (LIMITS as Partial<Record<string, number>>).maxUploadBytes ?? null;
 
 /** History page size (the server's default; its maximum is 100). */
 const HISTORY_PAGE = 50;
@@ -533,7 +535,7 @@ export class ChatClient {
 
   /** One `message:send`; overridable in tests to simulate a lost ack. */
   protected async sendOnce(entry: OutboxEntry): Promise<Message> {
-    const payload: SendPayload & { attachments?: Id[] } = { conversation_id: entry.conversation_id, body: entry.body, client_id: entry.client_id };
+    const payload: SendPayload = { conversation_id: entry.conversation_id, body: entry.body, client_id: entry.client_id };
     if (entry.reply_to) payload.reply_to = entry.reply_to.id;
     if (entry.attachments?.length) payload.attachments = entry.attachments.map((a) => a.upload!.id);
     try {
@@ -551,7 +553,7 @@ export class ChatClient {
       // same client_id; the quote it had is dropped from the entry too.
       if (!entry.reply_to || !(e instanceof ChatError) || e.code !== "validation_error" || !e.fields?.reply_to) throw e;
       await this.outbox.update(entry.client_id, (x) => ({ ...x, reply_to: null }));
-      const plain: SendPayload & { attachments?: Id[] } = { conversation_id: payload.conversation_id, body: payload.body, client_id: payload.client_id };
+      const plain: SendPayload = { conversation_id: payload.conversation_id, body: payload.body, client_id: payload.client_id };
       if (payload.attachments) plain.attachments = payload.attachments;
       return (await this.transport.request<{ message: Message }>("message:send", plain)).message;
     }

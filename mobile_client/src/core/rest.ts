@@ -125,8 +125,8 @@ export class RestClient {
     if (opts.after !== undefined) params.push(`after=${opts.after}`);
     return this.request("GET", `/conversations/${id}/messages?${params.join("&")}`);
   }
-  /** `extra`: v2 `reply_to` (a message id of the same conversation). */
-  async sendMessage(conversation_id: Id, body: string, client_id: string, extra: { reply_to?: Id | null } = {}): Promise<Message> {
+  /** `extra`: v2 `reply_to` (a message id of the same conversation) and `attachments` (upload ids; the body may then be empty). */
+  async sendMessage(conversation_id: Id, body: string, client_id: string, extra: { reply_to?: Id | null; attachments?: Id[] } = {}): Promise<Message> {
     const path = `/conversations/${conversation_id}/messages`;
     return (await this.request<{ message: Message }>("POST", path, { body, client_id, ...extra })).message;
   }
