@@ -66,7 +66,9 @@ export function notificationSheet(ctx: AppContext, id: number): void {
   function render() {
     const n = notificationState(client.state.conversations[String(id)]?.conversation, Date.now());
     status.textContent = notificationSummary(n);
-    radios.forEach((r) => (r.checked = r.value === n.level));
+    // While a choice is being saved the radios show it, not the stored level an unrelated
+    // store update (a receipt, a presence change) would put back before the answer arrives.
+    if (!saving) radios.forEach((r) => (r.checked = r.value === n.level));
     // Rebuilt only when the mute flips, so focus stays put across unrelated store updates.
     if (shownMuted === Boolean(n.mutedUntil)) return;
     shownMuted = Boolean(n.mutedUntil);
