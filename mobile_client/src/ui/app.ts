@@ -1,5 +1,6 @@
 import type { ChatClient } from "../core/client";
 import { WebPush } from "../platform/webPush";
+import { forgetMedia } from "./media";
 import { h } from "./dom";
 import type { AppContext, Screen } from "./context";
 import { authScreen } from "./screens/auth";
@@ -61,7 +62,8 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
    */
   function moveFocus(el: HTMLElement) {
     const desktop = matchMedia("(hover: hover) and (pointer: fine)").matches;
-    const field = el.querySelector<HTMLElement>("input:not([type=hidden]), textarea");
+    // Not the attach button's file input (visually hidden; the 📎 button opens it).
+    const field = el.querySelector<HTMLElement>("input:not([type=hidden]):not([type=file]), textarea");
     const heading = el.querySelector<HTMLElement>("h1");
     const target = (desktop || !client.token) && field ? field : heading;
     if (!target) return;
@@ -91,6 +93,8 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
     if (action.type === "ready" && performance.getEntriesByName("chat:ready").length === 0) performance.mark("chat:ready");
     // Push on for this account here: keep the server's copy of the subscription current.
     if (action.type === "ready") push.ensureRegistered().catch((e) => console.warn("push:", e));
+    // Signed out: no picture of the previous account stays reachable in memory.
+    if (action.type === "reset") forgetMedia();
     screen?.update();
     chrome();
   });

@@ -11,6 +11,9 @@ import { dayKey, dayLabel, shortWhen, timeOf } from "../format";
 import { errorText, type AppContext, type Screen } from "../context";
 import { mentionPicker } from "../mentionPicker";
 import { quoteView, replyStrip, swipeToReply } from "../replies";
+import { attachmentsOf } from "../../core/attachments";
+import { attachmentsView, pendingAttachmentsView, updateProgress } from "../attachments";
+import { attachTray } from "../attachTray";
 import { conversationSeen } from "../../platform/webPush";
 import { messageActions } from "./actions";
 import { notificationSheet, notificationSummary } from "./settingsSheet";
@@ -106,11 +109,26 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     () => client.state.me?.id,
   );
   const sendBtn = h("button", { type: "submit", class: "primary send", "aria-label": "Send" }, "Send");
-  const composer = h("form", { class: "composer", on: { submit: (ev: Event) => (ev.preventDefault(), void submit()) } }, input, sendBtn);
+  const tray = attachTray(() => input.focus(), (text) => ctx.toast(text));
+  // Pasting or dropping files on the composer adds them like the 📎 button does.
+  input.addEventListener("paste", (ev: ClipboardEvent) => {
+    const files = [...(ev.clipboardData?.files ?? [])];
+    if (files.length === 0 || editing) return;
+    ev.preventDefault();
+    tray.add(files);
+  });
+  input.addEventListener("dragover", (ev: DragEvent) => ev.dataTransfer?.types.includes("Files") && ev.preventDefault());
+  input.addEventListener("drop", (ev: DragEvent) => {
+    const files = [...(ev.dataTransfer?.files ?? [])];
+    if (files.length === 0 || editing) return;
+    ev.preventDefault();
+    tray.add(files);
+  });
+  const composer = h("form", { class: "composer", on: { submit: (ev: Event) => (ev.preventDefault(), void submit()) } }, tray.button, tray.input, input, sendBtn);
   const joinBar = h("div", { class: "join-bar", hidden: true },
     h("button", { type: "button", class: "primary", on: { click: () => void join() } }, "Join this room"),
   );
-  const footer = h("footer", { class: "chat-foot" }, toLatest, typingLine, picker.el, strip.el, editBanner, composer, joinBar);
+  const footer = h("footer", { class: "chat-foot" }, toLatest, typingLine, picker.el, strip.el, tray.el, editBanner, composer, joinBar);
 
   const timer = setInterval(() => renderTyping(), 1000);
   const onVisible = () => {
@@ -175,21 +193,30 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
 
   async function submit() {
     const text = input.value;
-    if (!text.trim()) return;
-    try {
-      if (editing) {
-        const m = editing;
-        stopEditing();
+    if (!text.trim() && (editing || tray.count === 0)) return;
+    if (editing) {
+      const m = editing;
+      stopEditing();
+      try {
         await client.editMessage(m.id, text);
-      } else {
-        input.value = "";
-        picker.close();
-        clearTimeout(typingIdle);
-        client.setTyping(id, false);
-        await client.sendMessage(id, text, { replyTo: client.replyingTo(id) });
-        scroller.scrollTop = scroller.scrollHeight;
+      } catch (e) {
+        ctx.toast(errorText(e));
       }
+      input.focus();
+      return;
+    }
+    input.value = "";
+    picker.close();
+    clearTimeout(typingIdle);
+    client.setTyping(id, false);
+    const files = await tray.take();
+    try {
+      await client.sendMessage(id, text, { replyTo: client.replyingTo(id), files });
+      scroller.scrollTop = scroller.scrollHeight;
     } catch (e) {
+      // Refused before it was queued (too many files, too long): nothing is lost.
+      if (!input.value) input.value = text;
+      tray.restore(files);
       ctx.toast(errorText(e));
     }
     input.focus();
@@ -204,6 +231,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
 
   function startEditing(m: Message) {
     cancelReply();
+    tray.button.hidden = true;
     editing = m;
     input.value = m.body;
     editBanner.hidden = false;
@@ -212,6 +240,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
 
   function stopEditing() {
     editing = null;
+    tray.button.hidden = false;
     input.value = "";
     editBanner.hidden = true;
   }
@@ -303,7 +332,8 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       { class: `msg ${mine ? "mine" : "theirs"}${m.deleted ? " deleted" : ""}`, dataset: { id: String(m.id), seq: String(m.seq) } },
       showSender && !mine ? h("span", { class: "sender" }, sender?.display_name ?? `User ${m.sender_id}`) : null,
       m.reply_to && !m.deleted ? quoteView(s, m.reply_to, heldMessage(c, m.reply_to.id), () => void jumpTo(m.reply_to!.seq)) : null,
-      h("p", { class: "body" }, m.deleted ? "This message was deleted" : bodyWithMentions(m)),
+      m.deleted ? null : attachmentsView(client, attachmentsOf(m), (e) => ctx.toast(errorText(e))),
+      m.deleted || m.body ? h("p", { class: "body" }, m.deleted ? "This message was deleted" : bodyWithMentions(m)) : null,
       h("span", { class: "meta" },
         m.edited_at && !m.deleted ? h("span", { class: "edited" }, "edited") : null,
         h("time", { dateTime: m.created_at }, timeOf(m.created_at)),
@@ -353,11 +383,12 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     return h("div", { class: "row mine" },
       h("div", { class: `msg mine pending ${status}`, dataset: { clientId: e.client_id } },
         e.reply_to ? quoteView(client.state, e.reply_to, conv() && heldMessage(conv()!, e.reply_to.id)) : null,
-        h("p", { class: "body" }, e.body),
+        pendingAttachmentsView(client, e, (key) => void client.cancelUpload(e.client_id, key).catch((err) => ctx.toast(errorText(err)))),
+        e.body ? h("p", { class: "body" }, e.body) : null,
         h("span", { class: "meta" }, h("time", null, timeOf(e.created_at)), tickEl(status)),
         e.state === "failed"
           ? h("span", { class: "failed-actions" },
-              h("button", { type: "button", class: "link", on: { click: () => void client.outbox.retry(e.client_id).then(() => client.flush()) } }, "Retry"),
+              h("button", { type: "button", class: "link", on: { click: () => void client.retrySend(e.client_id) } }, "Retry"),
               h("button", { type: "button", class: "link", on: { click: () => void client.outbox.discard(e.client_id) } }, "Discard"),
             )
           : null,
@@ -398,7 +429,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       const showSender = group && m.sender_id !== prevSender;
       prevSender = m.sender_id;
       const tick = tickFor(client.state, c, m);
-      const sig = [m.body, m.edited_at, m.deleted, JSON.stringify(m.reactions), JSON.stringify(m.mentions ?? []), tick, showSender, JSON.stringify(m.reply_to ?? null)].join("|");
+      const sig = [m.body, m.edited_at, m.deleted, JSON.stringify(m.reactions), JSON.stringify(m.mentions ?? []), tick, showSender, JSON.stringify(m.reply_to ?? null), attachmentsOf(m).map((a) => a.id).join(",")].join("|");
       out.push({ key: `m:${m.id}`, sig, build: () => bubble(c, m, showSender) });
       const gap = gaps.get(m.seq);
       if (gap) {
@@ -407,7 +438,9 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       }
     }
     for (const e of client.outbox.list(id)) {
-      out.push({ key: `q:${e.client_id}`, sig: `${e.state}`, build: () => queuedBubble(e) });
+      // Progress is not in the signature: bars move in place (updateProgress), bubbles stay.
+      const files = (e.attachments ?? []).map((a) => `${a.key}:${a.upload?.id ?? ""}:${a.error ?? ""}`).join(",");
+      out.push({ key: `q:${e.client_id}`, sig: `${e.state}|${e.reply_to?.id ?? ""}|${files}`, build: () => queuedBubble(e) });
     }
     return out;
   }
@@ -447,6 +480,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       const at = log.children[index];
       if (at !== n.el) log.insertBefore(n.el, at ?? null);
     });
+    updateProgress(client, log);
     if (anchor?.isConnected) scroller.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
     else if (atBottom) scroller.scrollTop = scroller.scrollHeight;
     lastScrollTop = scroller.scrollTop;
@@ -494,6 +528,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     composer.hidden = !member;
     joinBar.hidden = member;
     input.disabled = !posting;
+    tray.button.disabled = !posting;
     input.placeholder = posting ? "Message" : "Only admins can post here";
     const peer = convObj?.type === "direct" ? otherMembers(s, c)[0] : undefined;
     replace(avatarSlot, avatar(peer?.id ?? c.id, t, s.connection === "connected" && peer?.online, convObj?.type === "group"));
@@ -504,6 +539,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
   }
 
   const unsubscribeOutbox = client.outbox.onChange(() => update());
+  const unsubscribeUploads = client.uploads.onChange(() => updateProgress(client, log));
   void open();
   update();
   return {
@@ -515,6 +551,8 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       clearTimeout(typingIdle);
       client.setTyping(id, false);
       unsubscribeOutbox();
+      unsubscribeUploads();
+      tray.clear();
       document.removeEventListener("visibilitychange", onVisible);
     },
   };

@@ -6,6 +6,7 @@ import { h, replace } from "../dom";
 import { shortWhen } from "../format";
 import type { AppContext, Screen } from "../context";
 import { pushPrompt } from "../pushPrompt";
+import { attachmentLabel } from "../replies";
 
 /** Conversation list: avatars with online dots, previews, unread badges, queued counts. */
 export function listScreen(ctx: AppContext): Screen {
@@ -43,7 +44,8 @@ export function listScreen(ctx: AppContext): Screen {
     let preview = "No messages yet";
     if (last) {
       const who = last.sender_id === s.me?.id ? "You: " : conv.type === "group" ? `${s.users[String(last.sender_id)]?.display_name ?? "Someone"}: ` : "";
-      preview = last.deleted ? "Message deleted" : who + last.body;
+      // A captionless photo or file says what it is; a caption is shown as the text.
+      preview = last.deleted ? "Message deleted" : who + (last.body || attachmentLabel(last) || "");
     }
     const unread = c.unread_count;
     const mentions = unread ? c.unread_mentions : 0;
