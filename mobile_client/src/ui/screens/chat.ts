@@ -1,21 +1,21 @@
 import type { OutboxEntry } from "../../core/outbox";
 import { mentionSegments } from "../../core/mentions";
-import { holes, type Hole } from "../../core/messages";
+import { holes } from "../../core/messages";
 import { conversationTitle, otherMembers, tickFor, typingUsers, type Tick } from "../../core/selectors";
 import { notificationState } from "../../core/settings";
 import type { ConversationState } from "../../core/state";
-import { LIMITS, type Message } from "../../core/types";
+import type { Message } from "../../core/types";
 import { avatar } from "../avatar";
 import { h, replace } from "../dom";
 import { dayKey, dayLabel, shortWhen, timeOf } from "../format";
 import { errorText, type AppContext, type Screen } from "../context";
-import { mentionPicker } from "../mentionPicker";
-import { quoteView, replyStrip, swipeToReply } from "../replies";
+import { quoteView, swipeToReply } from "../replies";
 import { attachmentsOf } from "../../core/attachments";
 import { attachmentsView, pendingAttachmentsView, updateProgress } from "../attachments";
-import { attachTray } from "../attachTray";
 import { conversationSeen } from "../../platform/webPush";
 import { messageActions } from "./actions";
+import { composer } from "./composer";
+import { historyNav } from "./historyNav";
 import { notificationSheet, notificationSummary } from "./settingsSheet";
 
 const TICK_TEXT: Record<Tick | "queued" | "failed", [string, string]> = {
@@ -29,10 +29,6 @@ const TICK_TEXT: Record<Tick | "queued" | "failed", [string, string]> = {
 /** Load the previous page when the reader gets this close to the top. */
 const LOAD_OLDER_PX = 300;
 const LONG_PRESS_MS = 500;
-/** How long a message jumped to stays highlighted. */
-const FLASH_MS = 1_600;
-/** Show the "jump to the latest" button once the reader is this far above the bottom. */
-const LATEST_BUTTON_PX = 600;
 
 interface Item {
   key: string;
@@ -46,10 +42,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
   let loadingOlder = false;
   let prepending = false;
   let opened = false;
-  let editing: Message | null = null;
   let lastScrollTop = 0;
-  const filling = new Set<number>();
-  let typingIdle: ReturnType<typeof setTimeout> | undefined;
   const nodes = new Map<string, { sig: string; el: HTMLElement }>();
 
   const title = h("h1", { class: "chat-title" });
@@ -69,66 +62,18 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
   const older = h("div", { class: "older", role: "status" });
   const log = h("div", { class: "log", role: "log", "aria-label": "Messages", "aria-live": "polite" });
   const scroller = h("div", { class: "messages", tabIndex: 0, on: { scroll: () => onScroll() } }, older, log);
-  const toLatest = h("button", {
-    type: "button", class: "to-latest", hidden: true, "aria-label": "Jump to the latest messages",
-    on: { click: () => scroller.scrollTo({ top: scroller.scrollHeight, behavior: "smooth" }) },
-  }, "↓");
-  // History not loaded yet between held messages (after a jump far back) fills as it scrolls into view.
-  const holeWatcher = new IntersectionObserver((entries) => {
-    for (const e of entries) if (e.isIntersecting) fillHole(e.target as HTMLElement);
-  }, { root: scroller, rootMargin: "300px 0px" });
-  const strip = replyStrip(() => cancelReply());
+  const nav = historyNav(ctx, id, scroller, log, older, () => update());
   const typingLine = h("p", { class: "typing", "aria-live": "polite" });
-
-  const editBanner = h("div", { class: "edit-banner", hidden: true },
-    h("span", null, "Editing message"),
-    h("button", { type: "button", class: "link", on: { click: () => stopEditing() } }, "Cancel"),
-  );
-  const input = h("textarea", {
-    id: "composer",
-    rows: 1,
-    maxLength: LIMITS.maxBodyChars,
-    placeholder: "Message",
-    "aria-label": "Message",
-    enterKeyHint: "send",
-    on: {
-      input: () => onTyping(),
-      keydown: (ev: KeyboardEvent) => {
-        if (picker.onKey(ev)) return;
-        if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
-          ev.preventDefault();
-          void submit();
-        } else if (ev.key === "Escape" && editing) stopEditing();
-        else if (ev.key === "Escape" && client.replyingTo(id)) cancelReply();
-      },
-    },
-  });
-  const picker = mentionPicker(
-    input,
+  const input = composer(
+    ctx,
+    id,
     () => (conv()?.conversation?.members ?? []).map((u) => client.state.users[String(u.id)] ?? u),
-    () => client.state.me?.id,
+    () => (scroller.scrollTop = scroller.scrollHeight),
   );
-  const sendBtn = h("button", { type: "submit", class: "primary send", "aria-label": "Send" }, "Send");
-  const tray = attachTray(() => input.focus(), (text) => ctx.toast(text));
-  // Pasting or dropping files on the composer adds them like the 📎 button does.
-  input.addEventListener("paste", (ev: ClipboardEvent) => {
-    const files = [...(ev.clipboardData?.files ?? [])];
-    if (files.length === 0 || editing) return;
-    ev.preventDefault();
-    tray.add(files);
-  });
-  input.addEventListener("dragover", (ev: DragEvent) => ev.dataTransfer?.types.includes("Files") && ev.preventDefault());
-  input.addEventListener("drop", (ev: DragEvent) => {
-    const files = [...(ev.dataTransfer?.files ?? [])];
-    if (files.length === 0 || editing) return;
-    ev.preventDefault();
-    tray.add(files);
-  });
-  const composer = h("form", { class: "composer", on: { submit: (ev: Event) => (ev.preventDefault(), void submit()) } }, tray.button, tray.input, input, sendBtn);
   const joinBar = h("div", { class: "join-bar", hidden: true },
     h("button", { type: "button", class: "primary", on: { click: () => void join() } }, "Join this room"),
   );
-  const footer = h("footer", { class: "chat-foot" }, toLatest, typingLine, picker.el, strip.el, tray.el, editBanner, composer, joinBar);
+  const footer = h("footer", { class: "chat-foot" }, nav.toLatest, typingLine, ...input.parts, joinBar);
 
   const timer = setInterval(() => renderTyping(), 1000);
   const onVisible = () => {
@@ -191,124 +136,11 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       });
   }
 
-  async function submit() {
-    const text = input.value;
-    if (!text.trim() && (editing || tray.count === 0)) return;
-    if (editing) {
-      const m = editing;
-      stopEditing();
-      try {
-        await client.editMessage(m.id, text);
-      } catch (e) {
-        ctx.toast(errorText(e));
-      }
-      input.focus();
-      return;
-    }
-    input.value = "";
-    picker.close();
-    clearTimeout(typingIdle);
-    client.setTyping(id, false);
-    const files = await tray.take();
-    try {
-      await client.sendMessage(id, text, { replyTo: client.replyingTo(id), files });
-      scroller.scrollTop = scroller.scrollHeight;
-    } catch (e) {
-      // Refused before it was queued (too many files, too long): nothing is lost.
-      if (!input.value) input.value = text;
-      tray.restore(files);
-      ctx.toast(errorText(e));
-    }
-    input.focus();
-  }
-
-  function onTyping() {
-    if (editing) return;
-    client.setTyping(id, input.value.length > 0);
-    clearTimeout(typingIdle);
-    typingIdle = setTimeout(() => client.setTyping(id, false), 3000);
-  }
-
-  function startEditing(m: Message) {
-    cancelReply();
-    tray.button.hidden = true;
-    editing = m;
-    input.value = m.body;
-    editBanner.hidden = false;
-    input.focus();
-  }
-
-  function stopEditing() {
-    editing = null;
-    tray.button.hidden = false;
-    input.value = "";
-    editBanner.hidden = true;
-  }
-
-  function startReply(m: Message) {
-    if (editing) stopEditing();
-    client.startReply(id, m);
-    input.focus();
-  }
-
-  function cancelReply() {
-    client.cancelReply(id);
-  }
-
   function onScroll() {
     const up = scroller.scrollTop < lastScrollTop;
     lastScrollTop = scroller.scrollTop;
-    toLatest.hidden = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < LATEST_BUTTON_PX;
+    nav.onScroll();
     if (up || scroller.scrollTop <= LOAD_OLDER_PX) maybeLoadOlder();
-  }
-
-  /**
-   * Tap on a quote: scroll to the original and highlight it. Not on screen: one page of
-   * history around it is loaded first (the hole it leaves below fills while scrolling).
-   */
-  async function jumpTo(seq: number) {
-    let el = log.querySelector<HTMLElement>(`.msg[data-seq="${seq}"]`);
-    if (!el) {
-      older.textContent = "Loading the original message…";
-      try {
-        const found = await client.loadAround(id, seq);
-        update();
-        if (!found) {
-          ctx.toast("That message is no longer available");
-          return;
-        }
-      } catch (e) {
-        ctx.toast(errorText(e));
-        return;
-      } finally {
-        older.textContent = "";
-      }
-      el = log.querySelector<HTMLElement>(`.msg[data-seq="${seq}"]`);
-    }
-    if (!el) return;
-    el.scrollIntoView({ block: "center" });
-    lastScrollTop = scroller.scrollTop;
-    el.classList.remove("flash");
-    void el.offsetWidth; // restart the animation when the same message is jumped to twice
-    el.classList.add("flash");
-    setTimeout(() => el.classList.remove("flash"), FLASH_MS);
-  }
-
-  /** A hole came into view: load the side the reader is coming from (above the middle: scrolling up). */
-  function fillHole(el: HTMLElement) {
-    const after = Number(el.dataset.after);
-    const before = Number(el.dataset.before);
-    if (filling.has(after)) return;
-    const box = el.getBoundingClientRect();
-    const view = scroller.getBoundingClientRect();
-    const direction = box.top + box.height / 2 < view.top + view.height / 2 ? "up" : "down";
-    filling.add(after);
-    el.textContent = "Loading…";
-    const hole: Hole = { after, before, missing: before - after - 1 };
-    client
-      .fillHole(id, hole, direction)
-      .catch((e) => ctx.toast(errorText(e)))
-      .finally(() => filling.delete(after));
   }
 
   function renderTyping() {
@@ -331,7 +163,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       "div",
       { class: `msg ${mine ? "mine" : "theirs"}${m.deleted ? " deleted" : ""}`, dataset: { id: String(m.id), seq: String(m.seq) } },
       showSender && !mine ? h("span", { class: "sender" }, sender?.display_name ?? `User ${m.sender_id}`) : null,
-      m.reply_to && !m.deleted ? quoteView(s, m.reply_to, heldMessage(c, m.reply_to.id), () => void jumpTo(m.reply_to!.seq)) : null,
+      m.reply_to && !m.deleted ? quoteView(s, m.reply_to, heldMessage(c, m.reply_to.id), () => void nav.jumpTo(m.reply_to!.seq)) : null,
       m.deleted ? null : attachmentsView(client, attachmentsOf(m), (e) => ctx.toast(errorText(e))),
       m.deleted || m.body ? h("p", { class: "body" }, m.deleted ? "This message was deleted" : bodyWithMentions(m)) : null,
       h("span", { class: "meta" },
@@ -355,7 +187,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     const row = h("div", { class: `row ${mine ? "mine" : "theirs"}` }, h("span", { class: "swipe-hint", "aria-hidden": "true" }, "↩"), el);
     if (!m.deleted) {
       attachLongPress(el, () => showActions(m));
-      if (mayPost()) swipeToReply(row, el, () => startReply(m));
+      if (mayPost()) swipeToReply(row, el, () => input.startReply(m));
     }
     return row;
   }
@@ -404,9 +236,9 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       mine: m.sender_id === s.me?.id,
       canDelete: m.sender_id === s.me?.id || role === "owner" || role === "admin",
       canReply: mayPost(),
-      onReply: () => startReply(m),
+      onReply: () => input.startReply(m),
       onReact: (emoji) => void client.toggleReaction(m, emoji).catch((e) => ctx.toast(errorText(e))),
-      onEdit: () => startEditing(m),
+      onEdit: () => input.startEditing(m),
       onDelete: () => void client.deleteMessage(m).catch((e) => ctx.toast(errorText(e))),
     });
   }
@@ -434,7 +266,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       const gap = gaps.get(m.seq);
       if (gap) {
         prevSender = -1;
-        out.push({ key: `hole:${gap.after}`, sig: `${gap.before}`, build: () => holeMarker(gap) });
+        out.push({ key: `hole:${gap.after}`, sig: `${gap.before}`, build: () => nav.holeMarker(gap) });
       }
     }
     for (const e of client.outbox.list(id)) {
@@ -443,15 +275,6 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       out.push({ key: `q:${e.client_id}`, sig: `${e.state}|${e.reply_to?.id ?? ""}|${files}`, build: () => queuedBubble(e) });
     }
     return out;
-  }
-
-  function holeMarker(gap: Hole): HTMLElement {
-    const el = h("button", {
-      type: "button", class: "hole", dataset: { after: String(gap.after), before: String(gap.before) },
-      on: { click: () => fillHole(el) },
-    }, `Show ${gap.missing} more message${gap.missing === 1 ? "" : "s"}`);
-    holeWatcher.observe(el);
-    return el;
   }
 
   /** Keyed reconcile: only changed bubbles are rebuilt, so scrolling and focus survive updates. */
@@ -464,7 +287,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     const keep = new Set(list.map((i) => i.key));
     for (const [key, n] of nodes) {
       if (!keep.has(key)) {
-        if (n.el.classList.contains("hole")) holeWatcher.unobserve(n.el);
+        nav.removed(n.el);
         n.el.remove();
         nodes.delete(key);
       }
@@ -524,16 +347,11 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       infoLink.hidden = false;
     }
     const member = convObj?.is_member !== false;
-    const posting = mayPost();
-    composer.hidden = !member;
+    input.form.hidden = !member;
     joinBar.hidden = member;
-    input.disabled = !posting;
-    tray.button.disabled = !posting;
-    input.placeholder = posting ? "Message" : "Only admins can post here";
+    input.update(c, mayPost());
     const peer = convObj?.type === "direct" ? otherMembers(s, c)[0] : undefined;
     replace(avatarSlot, avatar(peer?.id ?? c.id, t, s.connection === "connected" && peer?.online, convObj?.type === "group"));
-    const replying = client.replyingTo(id);
-    strip.show(s, posting ? replying : null, replying ? heldMessage(c, replying.id) : undefined);
     renderMessages(c);
     renderTyping();
   }
@@ -547,12 +365,10 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     update,
     destroy() {
       clearInterval(timer);
-      holeWatcher.disconnect();
-      clearTimeout(typingIdle);
-      client.setTyping(id, false);
+      nav.destroy();
+      input.destroy();
       unsubscribeOutbox();
       unsubscribeUploads();
-      tray.clear();
       document.removeEventListener("visibilitychange", onVisible);
     },
   };
