@@ -176,7 +176,8 @@ export class ChatClient {
   async restore(): Promise<boolean> {
     await this.outbox.load();
     // Bytes of a message written when the app was killed before its outbox entry was: gone.
-    void this.uploads.sweepOrphans().catch((e) => this.report(e));
+    // Awaited, so it can never race a file being queued right after start.
+    await this.uploads.sweepOrphans().catch((e: unknown) => this.report(e));
     const saved = await readJson<Session | null>(this.storage, this.sessionKey, null);
     if (!saved?.token) return false;
     this.session = saved;
