@@ -289,6 +289,7 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+@pytest.mark.serial  # ack latencies against the idle ones: alone, after the parallel phase (docs/testing.md)
 @pytest.mark.parametrize(("backend", "kind"), SHAPES)
 def test_sends_stay_fast_during_a_burst_of_photo_uploads(backend, kind, tmp_path):
     photos = [_photo((4000, 3000), 92) for _ in range(2)]  # 12 MP, ~10 MB each
