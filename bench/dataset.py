@@ -123,7 +123,13 @@ def add_users(loader: Loader, ds: Dataset, count: int) -> list[int]:
 CONV_COLUMNS = (
     "id", "type", "name", "visibility", "posting", "direct_key", "last_seq", "version", "created_at", "updated_at",
 )
-MEMBER_COLUMNS = ("conversation_id", "user_id", "role", "last_read_seq", "delivered_seq", "unread_count", "joined_at")
+MEMBER_COLUMNS = (
+    "conversation_id", "user_id", "role", "last_read_seq", "delivered_seq", "unread_count", "joined_at",
+    "unread_mentions", "notifications", "pushed_seq",
+)
+# v2 (push and mentions): no unread mentions, level "all", nothing pushed. NOT NULL
+# without a server default (the services always set them), so the loader must too.
+V2_MEMBER = (0, "all", 0)
 
 
 def add_direct_pairs(loader: Loader, ds: Dataset, user_ids: list[int], record: bool = True) -> None:
@@ -132,7 +138,7 @@ def add_direct_pairs(loader: Loader, ds: Dataset, user_ids: list[int], record: b
     convs, members = [], []
     for a, b in zip(user_ids[0::2], user_ids[1::2]):
         convs.append((cid, "direct", None, "private", "all", f"{min(a, b)}:{max(a, b)}", 0, 0, STAMP, STAMP))
-        members += [(cid, a, "member", 0, 0, 0, STAMP), (cid, b, "member", 0, 0, 0, STAMP)]
+        members += [(cid, a, "member", 0, 0, 0, STAMP, *V2_MEMBER), (cid, b, "member", 0, 0, 0, STAMP, *V2_MEMBER)]
         if record:
             ds.direct_pairs.append((a, b, cid))
         cid += 1
@@ -144,7 +150,8 @@ def add_group(loader: Loader, ds: Dataset, member_ids: list[int], last_seq: int 
     cid = loader.next_id("conversations")
     row = (cid, "group", f"bench {cid}", "private", "all", None, last_seq, last_seq, STAMP, STAMP)
     loader.insert("conversations", CONV_COLUMNS, [row])
-    rows = [(cid, uid, "owner" if i == 0 else "member", last_seq, last_seq, 0, STAMP) for i, uid in enumerate(member_ids)]
+    rows = [(cid, uid, "owner" if i == 0 else "member", last_seq, last_seq, 0, STAMP, *V2_MEMBER)
+            for i, uid in enumerate(member_ids)]
     loader.insert("memberships", MEMBER_COLUMNS, rows)
     ds.groups.append((cid, member_ids))
     return cid

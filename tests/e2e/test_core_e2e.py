@@ -80,7 +80,8 @@ def test_direct_messages_reach_every_device_of_every_member(server, pair, device
     ready = bobs.of("ready")[0]
     assert ready["user"]["id"] == bob["user"]["id"]
     # version 1: the conversation's creation is its first change.
-    assert ready["conversations"] == [{"id": dm, "last_seq": 0, "version": 1, "last_read_seq": 0, "unread_count": 0}]
+    assert ready["conversations"] == [{"id": dm, "last_seq": 0, "version": 1, "last_read_seq": 0, "unread_count": 0,
+                                     "unread_mentions": 0}]
 
     sent = phone.call("message:send", {"conversation_id": dm, "body": "hi bob", "client_id": "a-1"})
     assert sent["ok"] is True
