@@ -117,17 +117,27 @@ class Tasks:
 
     def _push_loop(self) -> None:
         cfg = self.app.config
+        failures = 0
         while not self.closed:
             claimed = 0
             with self.app.app_context():
                 try:
                     claimed = push_delivery.deliver_due(self._send_concurrently)
-                except Exception:
+                    failures = 0
+                except Exception as exc:
                     db.session.rollback()
-                    log.exception("push delivery failed")
+                    failures += 1
+                    if failures == 1:
+                        log.exception("push delivery failed")
+                    else:
+                        log.warning("push delivery failed again (%s in a row): %s", failures, exc)
                 finally:
                     db.session.remove()
-            if claimed < cfg["PUSH_BATCH_SIZE"]:
+            if failures:
+                # The database is away (an outage, a restart): back off to a minute
+                # instead of a traceback every poll; the jobs wait in the table.
+                self.socketio.sleep(min(60.0, cfg["PUSH_POLL_SECONDS"] * 2 ** min(failures, 8)))
+            elif claimed < cfg["PUSH_BATCH_SIZE"]:
                 self.socketio.sleep(cfg["PUSH_POLL_SECONDS"])  # a full batch: more are due, go on
 
     def ensure_upload_purge(self) -> None:
