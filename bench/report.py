@@ -63,6 +63,10 @@ def targets(result: dict) -> list[dict]:
             f"p99 {c['catch_up']['p99_ms']} ms over HTTP ({c['catch_up']['pages']} pages); up-to-date sync of "
             f"{c['conversations']} conversations p50 {c['up_to_date_sync']['p50_ms']} ms",
             None)
+    if w.get("push"):
+        from bench import push_report
+
+        rows.extend(push_report.target_rows(w["push"]))
     if "redis" in w and "dm" in w:
         r, single = w["redis"], w["dm"]["capacity"]
         ratio = r["capacity"] / single if single else 0
@@ -149,19 +153,25 @@ def write_summary(result: dict, md_path: Path, png_path: Path) -> None:
             lat = s["latency_ms"]
             lines.append(f"| {s['target_rate']} | {s['requests']} | {s['ok']} | {s['errors']} | {lat['p50']} | {lat['p90']} | "
                          f"{lat['p99']} | {lat['p999']} | {lat['max']} | {s['server_cpu_us_per_request']} |")
-    lines += ["", f"![latency against throughput]({png_path.name})", ""]
-    md_path.write_text("\n".join(lines))
-    plot(result, png_path)
+    if w.get("push"):
+        from bench import push_report
+
+        lines += push_report.lines(w["push"])
+    if plot(result, png_path):
+        lines += ["", f"![latency against throughput]({png_path.name})"]
+    md_path.write_text("\n".join([*lines, ""]))
 
 
-def plot(result: dict, png_path: Path) -> None:
+def plot(result: dict, png_path: Path) -> bool:
+    """The p99 latency against throughput of the sweeps; False when there is
+    nothing to draw (or no matplotlib), so the summary links no missing image."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:  # pip install -r bench/requirements.txt
-        return
+        return False
     w = result["workloads"]
     series = []
     if "dm" in w:
@@ -172,6 +182,8 @@ def plot(result: dict, png_path: Path) -> None:
         series.append((f"DM, {mode} (msg/s)", rep["steps"], "achieved_send_rate"))
     if "group" in w:
         series.append(("100-member room (deliveries/s)", w["group"]["steps"], "deliveries_per_s"))
+    if not series:
+        return False
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for label, steps, key in series:
         steps = [s for s in steps if s["name"] != "quarter"]  # the sweep only, in rate order
@@ -189,3 +201,4 @@ def plot(result: dict, png_path: Path) -> None:
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
+    return True

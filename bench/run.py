@@ -13,7 +13,9 @@ count and time and stops by itself.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -71,6 +73,22 @@ PROFILES: dict[str, dict] = {
         "modes": ["eventlet", "gevent", "threading"],
         "threading_steps": [50, 100, 150, 200, 300, 500],
         "stop_after_fail": 2,
+        # bench/push.py: 100 senders, each to its own offline recipient; without and with push, alternating.
+        "push_pairs": 100,
+        "push_steps": [100, 200, 300, 500, 700, 1000, 1400],
+        "push_step_seconds": 10,
+        "push_idle_seconds": 5,
+        "push_tail_margin": 1.0,
+        "push_repeats": 2,
+        "push_fixed_rate": 200,
+        "push_dbs": ["sqlite", "postgres"],
+        # Start each run once the shared machine's CPU pressure is below 25% (waiting at most 2 min).
+        "push_quiet_pct": 25,
+        "push_quiet_wait": 120,
+        # And each step (bench/loadgen): started below 25% CPU pressure (waiting at most 30 s),
+        # run once more when it failed while the worker waited > 10% of its time for a CPU.
+        "push_step_quiet": {"maxPressurePct": 25, "waitSeconds": 30, "retryAboveRunqueuePct": 10, "retries": 1},
+        "push_profile_messages": 2000,
     },
     "quick": {
         "idle_sockets": 500,
@@ -90,6 +108,19 @@ PROFILES: dict[str, dict] = {
         "modes": [],
         "threading_steps": [],
         "stop_after_fail": 1,
+        "push_pairs": 10,
+        "push_steps": [50],
+        "push_step_seconds": 2,
+        "push_idle_seconds": 1,
+        "push_tail_margin": 0.5,
+        "push_repeats": 1,
+        "push_fixed_rate": 50,
+        # Four servers of ~15 s each would double `make bench-quick` (< 60 s); the step
+        # runs in small in tests/bench/test_push_smoke.py instead.
+        "push_dbs": [],
+        "push_quiet_pct": 100,
+        "push_quiet_wait": 0,
+        "push_profile_messages": 200,
     },
 }
 
@@ -120,11 +151,25 @@ def scratch_db(kind: str) -> Iterator[str]:
         return
     folder = tempfile.mkdtemp(prefix="chat-bench-")
     try:
-        url = f"sqlite:///{folder}/bench.db"
-        migrate(url)
-        yield url
+        shutil.copyfile(_sqlite_template(), f"{folder}/bench.db")
+        yield f"sqlite:///{folder}/bench.db"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@functools.cache
+def _sqlite_template() -> str:
+    """One migrated, empty SQLite file per run, copied for each scratch database:
+    `flask db upgrade` is a subprocess of 2-6 s here, and steps with several
+    servers (bench/push.py) would otherwise spend most of their time migrating."""
+    folder = tempfile.mkdtemp(prefix="chat-bench-template-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = f"{folder}/template.db"
+    migrate(f"sqlite:///{path}")
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=DELETE")  # the schema out of the -wal file, into the one file copied
+    conn.close()
+    return path
 
 
 @contextlib.contextmanager
@@ -273,6 +318,13 @@ def workload_catchup(p: dict, db: str) -> dict:
     return report
 
 
+def workload_push(p: dict, db: str) -> dict:
+    """Send-path capacity with every recipient offline, without and with push (bench/push.py)."""
+    from bench import push
+
+    return push.measure(p, db, log=log)
+
+
 def workload_redis(p: dict, db: str = "sqlite") -> dict:
     """Two workers sharing the database and a Redis message queue; every
     message crosses workers (sender on one, recipient on the other)."""
@@ -314,7 +366,7 @@ def environment(argv: list[str]) -> dict:
     }
 
 
-ALL = ["dm", "idle", "group", "history", "catchup", "redis", "modes"]
+ALL = ["dm", "idle", "group", "history", "catchup", "redis", "modes", "push"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,6 +407,13 @@ def main(argv: list[str] | None = None) -> int:
                     result["workloads"]["catchup"]["postgres"] = workload_catchup(p, "postgres")
                 else:
                     result["skipped"]["catchup/postgres"] = "PostgreSQL not reachable"
+            elif name == "push":
+                result["workloads"]["push"] = {}
+                for db in p["push_dbs"]:
+                    if db == "postgres" and not postgres_available():
+                        result["skipped"]["push/postgres"] = "PostgreSQL not reachable"
+                        continue
+                    result["workloads"]["push"][db] = workload_push(p, db)
             elif name == "redis":
                 if redis_available():
                     result["workloads"]["redis"] = workload_redis(p)
