@@ -33,7 +33,10 @@ from urllib.parse import SplitResult
 # Push services answer with a few hundred bytes; an error page larger than this
 # is cut (and its connection closed rather than drained).
 MAX_RESPONSE_BYTES = 64 * 1024
-MAX_IDLE_PER_ORIGIN = 8
+# At least the pushes one worker has in flight (CHAT_PUSH_CONCURRENCY, default 16):
+# with fewer, each batch closed and reopened connections (a TLS handshake each
+# against a real push service, more than the push itself: bench/results/push.md).
+MAX_IDLE_PER_ORIGIN = 32
 # Below the keep-alive timeouts services use (nginx 75 s, Google 240 s), so a
 # connection is rarely found closed by the other side.
 IDLE_SECONDS = 30.0

@@ -89,9 +89,11 @@ _TOTALS = (
 )
 
 
-_QUOTED = select(
-    _MESSAGES.c.id, _MESSAGES.c.seq, _MESSAGES.c.sender_id, _MESSAGES.c.body, _MESSAGES.c.deleted
-).where(_MESSAGES.c.id == bindparam("p_mid"), _MESSAGES.c.conversation_id == bindparam("p_cid"))
+# What a reply's quote shows of its original (models.message.reply_preview).
+_QUOTE_COLUMNS = (_MESSAGES.c.id, _MESSAGES.c.seq, _MESSAGES.c.sender_id, _MESSAGES.c.body, _MESSAGES.c.deleted)
+_QUOTED = select(*_QUOTE_COLUMNS).where(
+    _MESSAGES.c.id == bindparam("p_mid"), _MESSAGES.c.conversation_id == bindparam("p_cid")
+)
 
 
 def send_message(
@@ -538,6 +540,4 @@ def rows_to_objects(rows: Sequence[Any]) -> list[contract.Message]:
     ]
 
 
-_QUOTES_OF = select(
-    _MESSAGES.c.id, _MESSAGES.c.seq, _MESSAGES.c.sender_id, _MESSAGES.c.body, _MESSAGES.c.deleted
-).where(_MESSAGES.c.id.in_(bindparam("p_ids", expanding=True)))
+_QUOTES_OF = select(*_QUOTE_COLUMNS).where(_MESSAGES.c.id.in_(bindparam("p_ids", expanding=True)))

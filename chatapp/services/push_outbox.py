@@ -157,17 +157,23 @@ class Retry:
     after_seconds: float
 
 
+# Pre-built and run once with a list of parameters (executemany): it ran once per
+# push in every batch and was the largest cost of delivery (bench/results/push.md).
+_MARK_PUSHED = (
+    update(Membership)
+    .where(Membership.user_id == bindparam("p_uid"), Membership.conversation_id == bindparam("p_cid"),
+           Membership.pushed_seq < bindparam("p_seq"))
+    .values(pushed_seq=bindparam("p_seq"))
+)
+
+
 def mark_pushed(pushed: dict[tuple[int, int], int]) -> None:
     """Remember, before sending, what each (user, conversation) is about to be told
     about: a read from now on sends the ``read`` push (one too many if the push
     then fails: harmless, it closes nothing)."""
-    for (user_id, conversation_id), seq in pushed.items():
-        db.session.execute(
-            update(Membership)
-            .where(Membership.user_id == user_id, Membership.conversation_id == conversation_id,
-                   Membership.pushed_seq < seq)
-            .values(pushed_seq=seq)
-            .execution_options(synchronize_session=False)
+    if pushed:
+        db.session.connection().execute(
+            _MARK_PUSHED, [{"p_uid": uid, "p_cid": cid, "p_seq": seq} for (uid, cid), seq in pushed.items()]
         )
     db.session.commit()
 
