@@ -3,11 +3,12 @@
 from .conversation import Conversation, Departure, Membership
 from .message import Message, MessageMention, Reaction
 from .push import PushJob, PushSubscription
+from .safety import Block, Report
 from .token import ApiToken
 from .upload import Upload, UploadChunk
 from .user import User
 
 __all__ = [
-    "ApiToken", "Conversation", "Departure", "Membership", "Message", "MessageMention", "PushJob",
-    "PushSubscription", "Reaction", "Upload", "UploadChunk", "User",
+    "ApiToken", "Block", "Conversation", "Departure", "Membership", "Message", "MessageMention", "PushJob",
+    "PushSubscription", "Reaction", "Report", "Upload", "UploadChunk", "User",
 ]

@@ -25,6 +25,9 @@ class User(UserMixin, Model):
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
     # Deactivated users cannot log in and their tokens stop working.
     active: Mapped[bool] = mapped_column(default=True)
+    # Set when the owner closed the account (DELETE /me): it also has active = False,
+    # and reads as "Deleted user" wherever a User appears (services/closing.py).
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
 
     @property
     def is_active(self) -> bool:  # Flask-Login
