@@ -7,8 +7,9 @@ from flask import Flask
 
 from .extensions import db
 from .models import User
-from .services import accounts, messaging
+from .services import accounts, messaging, reports
 from .services.errors import ChatError
+from .timeutil import iso
 
 
 def register_cli(app: Flask) -> None:
@@ -47,3 +48,39 @@ def register_cli(app: Flask) -> None:
             raise click.ClickException(f"no user {username!r}")
         accounts.deactivate_user(user.id)
         click.echo(f"deactivated {user.username}")
+
+    @chat.group("reports", invoke_without_command=True)
+    @click.option("--all", "include_resolved", is_flag=True, help="resolved reports too")
+    @click.pass_context
+    def reports_group(ctx: click.Context, include_resolved: bool) -> None:
+        """List open message reports, oldest first (resolve one with `reports resolve ID`).
+
+        To deactivate a reported user: `flask chat deactivate USERNAME`.
+        """
+        if ctx.invoked_subcommand is not None:
+            return
+        found = reports.list_reports(include_resolved=include_resolved)
+        if not found:
+            click.echo("no open reports" if not include_resolved else "no reports")
+            return
+        for report in found:
+            state = "open" if report.resolved_at is None else f"resolved {iso(report.resolved_at)}"
+            click.echo(
+                f"#{report.id}  {iso(report.created_at)}  {state}\n"
+                f"    reporter: {report.reporter}  reported user: {report.reported_user}\n"
+                f"    conversation {report.conversation_id} ({report.conversation})  message {report.message_id}: "
+                f"{report.excerpt}\n"
+                f"    reason: {report.reason}"
+                + (f"\n    resolution: {report.resolution}" if report.resolution else "")
+            )
+
+    @reports_group.command("resolve")
+    @click.argument("report_id", type=int)
+    @click.option("--note", default=None, help="what was done (kept with the report)")
+    def resolve(report_id: int, note: str | None) -> None:
+        """Mark report REPORT_ID resolved."""
+        try:
+            report = reports.resolve_report(report_id, note)
+        except ChatError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"resolved report {report.id}")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from flask import Blueprint, Response, session
+import msgspec
+from flask import Blueprint, Response, current_app, session
 from flask.typing import ResponseReturnValue
 from flask_login import login_user, logout_user
 
@@ -10,7 +11,7 @@ from ..api.typed import login_required
 from ..contract import rest
 from ..contract.objects import UNSET, Session
 from ..contract.parse import parse
-from ..services import accounts, presence
+from ..services import accounts, closing, export, presence, profile
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")
 
@@ -60,10 +61,48 @@ def logout() -> ResponseReturnValue:
     return "", 204
 
 
+@bp.post("/auth/password")
+@login_required
+def change_password() -> ResponseReturnValue:
+    """Every other login ends; this one (bearer token or cookie session) stays valid."""
+    body = parse(rest.ChangePasswordRequest, json_body())
+    accounts.change_password(me(), body.current_password, body.new_password, current_token_id(), client_ip())
+    return "", 204
+
+
 @bp.get("/me")
 @login_required
 def get_me() -> ResponseReturnValue:
     return answer(rest.UserAnswer, user=presence.user_object(me()))
+
+
+@bp.patch("/me")
+@login_required
+def update_me() -> ResponseReturnValue:
+    body = parse(rest.UpdateMeRequest, json_body())
+    return answer(rest.UserAnswer, user=profile.update_display_name(me(), body.display_name))
+
+
+@bp.delete("/me")
+@login_required
+def close_account() -> ResponseReturnValue:
+    body = parse(rest.CloseAccountRequest, json_body())
+    closing.close_account(me(), body.password, client_ip())
+    logout_user()
+    session.clear()
+    return "", 204
+
+
+@bp.get("/me/export")
+@login_required
+def export_account() -> ResponseReturnValue:
+    user = me()
+    data = msgspec.json.encode(export.export_account(user))
+    response = current_app.response_class(data, mimetype="application/json")
+    # A download, not a page: the browser saves it (the username is [a-z0-9_.-], safe in a header).
+    response.headers["Content-Disposition"] = f'attachment; filename="chat-export-{user.username}.json"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/auth/tokens")

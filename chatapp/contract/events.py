@@ -186,11 +186,29 @@ class SessionRevoked(ServerEvent):
     """The token this socket was opened with was revoked; the socket is disconnected right after."""
 
     NAME = "session:revoked"
-    AUDIENCE = ("the sockets opened with the revoked token (or all of a deactivated user's); the server "
-                "disconnects them right after")
+    AUDIENCE = ("the sockets opened with the revoked token (or all of a deactivated or closed account's); the "
+                "server disconnects them right after")
+    NOTE = ("`reason`: `logout` (token revoked), `password_changed` (v2: every token but the one that changed it), "
+            "`deactivated` (by an operator), `account_closed` (v2: `DELETE /me`)")
     EXTENSION = True
-    reason: Literal["logout", "password_changed", "deactivated"]
+    reason: Literal["logout", "password_changed", "deactivated", "account_closed"]
     token_id: Id | UnsetType = UNSET
+
+
+class UserUpdated(ServerEvent):
+    """v2: a user's profile changed (display name; a closed account now reads as "Deleted user")."""
+
+    NAME = "user:updated"
+    AUDIENCE = ("every device of every user who shares a conversation with that user (each once), and the user's "
+                "own devices")
+    NOTE = ("the user as a fresh `GET /users/<id>` shows them; every conversation they are in gets a new `version` "
+            "(its `members` changed): `versions` has those the recipient shares with them")
+    user: User
+    versions: Annotated[
+        dict[str, Version],
+        Meta(description="v2: conversation id -> its new version, for each conversation the recipient shares with "
+                         "that user (their member entry changed)"),
+    ]
 
 
 class Resync(ServerEvent):
@@ -206,7 +224,7 @@ class Resync(ServerEvent):
 
 SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     Ready, MessageNew, MessageUpdated, MessageDeleted, Typing, Presence, Read, Delivered, Unread,
-    ConversationNew, ConversationUpdated, MemberJoined, MemberLeft, SessionRevoked, Resync,
+    ConversationNew, ConversationUpdated, MemberJoined, MemberLeft, SessionRevoked, Resync, UserUpdated,
 )
 SERVER_EVENT_NAMES: frozenset[str] = frozenset(e.NAME for e in SERVER_EVENTS)
 

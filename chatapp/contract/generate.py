@@ -135,7 +135,7 @@ def openapi() -> Json:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"cookie": []}],
         "tags": [{"name": name} for name in (
-            "auth", "users", "conversations", "messages", "receipts", "notifications", "meta",
+            "auth", "users", "safety", "conversations", "messages", "receipts", "notifications", "meta",
         )],
         "paths": paths,
         "components": {
@@ -405,12 +405,16 @@ def types_ts() -> str:
     ]
     for kind in (objects.User, objects.ReplyPreview, objects.Attachment, objects.Message, objects.Receipt,
                  objects.Conversation, objects.ReadyConversation, objects.Room, objects.Token,
-                 objects.PushSubscription, objects.Session, objects.ErrorBody, objects.Error, objects.Health):
+                 objects.PushSubscription, objects.Session, objects.ErrorBody, objects.Error, objects.Health,
+                 objects.Report):
         out += [_ts_interface(kind), ""]
     out += ["// ------------------------------------------------------------- REST bodies (v2)", ""]
     for body in (rest.SettingsRequest, rest.WebPushKeys, rest.WebPushSubscriptionRequest, rest.FcmSubscriptionRequest,
                  rest.WebPushConfig, rest.PushConfig, rest.SubscriptionAnswer, rest.SubscriptionsAnswer,
-                 rest.UploadAnswer):
+                 rest.UploadAnswer, rest.UpdateMeRequest, rest.ChangePasswordRequest, rest.CloseAccountRequest,
+                 rest.BlocksAnswer, rest.ReportRequest, rest.ReportAnswer, rest.ExportProfile, rest.ExportToken,
+                 rest.ExportMember, rest.ExportConversation, rest.ExportMessage, rest.ExportUpload,
+                 rest.ExportPushSubscription, rest.AccountExport):
         out += [_ts_interface(body), ""]
     out += ["// ------------------------------------------------------------- server -> client", ""]
     for server in events.SERVER_EVENTS:

@@ -65,6 +65,9 @@ MAX_PUSH_ENDPOINT_CHARS: Final = 2048
 MAX_PUSH_TOKEN_CHARS: Final = 1024
 # Subscriptions one user may hold; registering more evicts their oldest.
 MAX_PUSH_SUBSCRIPTIONS: Final = 20
+# v2 account and safety: a display name, and the reason of a message report (code points after trimming).
+MAX_DISPLAY_NAME_CHARS: Final = 64
+MAX_REPORT_REASON_CHARS: Final = 1000
 # Roles that manage a group (add/remove members, rename, delete others' messages).
 MANAGERS: Final = ("owner", "admin")
 
@@ -79,4 +82,6 @@ CLIENT_LIMITS: Final = {
     "historyMaxLimit": HISTORY_MAX_LIMIT,
     "syncMaxLimit": SYNC_MAX_LIMIT,
     "maxAttachments": MAX_ATTACHMENTS,
+    "maxDisplayNameChars": MAX_DISPLAY_NAME_CHARS,
+    "maxReportReasonChars": MAX_REPORT_REASON_CHARS,
 }

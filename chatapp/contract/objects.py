@@ -200,6 +200,12 @@ class PushSubscription(Object):
     created_at: Time
 
 
+class Report(Object):
+    """v2: a report of a message (POST /messages/<id>/report), as its reporter gets it back."""
+
+    id: Id
+
+
 class Session(Object):
     user: User
     token: Annotated[str, Meta(description="opaque bearer token; only its SHA-256 is stored")]
@@ -228,7 +234,7 @@ class Health(Object):
 
 OBJECTS: tuple[type[Object], ...] = (User, Message, Conversation, ReadyConversation, Room, Token, PushSubscription,
                                      Session, Error,
-                                     Health, Attachment)
+                                     Health, Attachment, Report)
 
 Builtins: TypeAlias = dict[str, Any]
 

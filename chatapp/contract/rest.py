@@ -23,11 +23,14 @@ from .objects import (
     Health,
     Id,
     Message,
+    NullableTime,
     Object,
     PushSubscription,
+    Report,
     Room,
     Seq,
     Session,
+    Time,
     Token,
     User,
 )
@@ -148,6 +151,28 @@ class FcmSubscriptionRequest(Request, tag_field="type", tag="fcm"):
 SubscriptionRequest = WebPushSubscriptionRequest | FcmSubscriptionRequest
 
 
+class UpdateMeRequest(Request):
+    """v2: the caller's profile; only the display name can change."""
+
+    display_name: Annotated[str, Meta(description="1-64 code points after trimming",
+                                      extra_json_schema={"minLength": 1,
+                                                         "maxLength": limits.MAX_DISPLAY_NAME_CHARS})]
+
+
+class ChangePasswordRequest(Request):
+    current_password: str
+    new_password: Password
+
+
+class CloseAccountRequest(Request):
+    password: Annotated[str, Meta(description="the account's current password")]
+
+
+class ReportRequest(Request):
+    reason: Annotated[str, Meta(description="1-1000 code points after trimming",
+                                extra_json_schema={"minLength": 1, "maxLength": limits.MAX_REPORT_REASON_CHARS})]
+
+
 # ---------------------------------------------------------------- answers
 
 
@@ -221,6 +246,97 @@ class UploadAnswer(Answer):
     """v2: the stored upload; send its id in a message's ``attachments``."""
 
     upload: Attachment
+
+
+class BlocksAnswer(Answer):
+    """v2: the users the caller blocked, most recently blocked first."""
+
+    users: list[User]
+
+
+class ReportAnswer(Answer):
+    report: Report
+
+
+class ExportProfile(Object):
+    id: Id
+    username: str
+    display_name: str
+    created_at: Time
+    last_seen_at: NullableTime
+
+
+class ExportToken(Object):
+    """A login (device) of the user: its label and times, never the secret or its hash."""
+
+    id: Id
+    device_name: str | None
+    created_at: Time
+    last_used_at: NullableTime
+    revoked_at: Annotated[str | None, Meta(extra_json_schema={"format": "date-time"},
+                                           description="null while the login is live")]
+
+
+class ExportMember(Object):
+    id: Id
+    username: str
+
+
+class ExportConversation(Object):
+    id: Id
+    type: limits.ConversationType
+    name: str | None
+    role: Annotated[limits.Role | None, Meta(description="groups: the user's role; null in direct conversations")]
+    joined_at: Time
+    members: Annotated[list[ExportMember], Meta(description="ids and usernames only")]
+
+
+class ExportMessage(Object):
+    """A message the user sent. A deleted one is listed with ``deleted: true`` and an empty body
+    (the server keeps no deleted text)."""
+
+    id: Id
+    conversation_id: Id
+    seq: Annotated[int, Meta(ge=1)]
+    body: str
+    client_id: str
+    created_at: Time
+    edited_at: NullableTime
+    deleted: bool
+    reply_to: Annotated[Id | None, Meta(description="the id of the quoted message, if any")]
+    attachments: Annotated[list[Id], Meta(description="upload ids, in the message's order (see uploads)")]
+
+
+class ExportUpload(Object):
+    id: Id
+    name: str
+    content_type: str
+    size: Annotated[int, Meta(ge=0)]
+    created_at: Time
+    message_id: Annotated[Id | None, Meta(description="the message carrying it; null while unattached")]
+    deleted: Annotated[bool, Meta(description="its message was deleted (the file is no longer served)")]
+
+
+class ExportPushSubscription(Object):
+    id: Id
+    type: limits.PushType
+    device_name: str | None
+    created_at: Time
+
+
+class AccountExport(Answer):
+    """v2: GET /me/export, everything the server holds that the user wrote or registered
+    (others' messages are not included). Served as a download."""
+
+    exported_at: Time
+    user: ExportProfile
+    tokens: list[ExportToken]
+    conversations: Annotated[list[ExportConversation], Meta(description="the conversations the user is a member "
+                                                                         "of now")]
+    messages: Annotated[list[ExportMessage], Meta(description="every message the user sent, in any conversation "
+                                                              "(also those they left), by id")]
+    push_subscriptions: list[ExportPushSubscription]
+    uploads: list[ExportUpload]
 
 
 # ---------------------------------------------------------------- operations
@@ -301,6 +417,33 @@ OPERATIONS: tuple[Operation, ...] = (
               params=(Param("q", "query", {"type": "string"}, "prefix, case-insensitive"), page_limit(20, 100))),
     Operation("get", "/api/v1/users/{user_id}", "getUser", "One user", "users",
               {200: ("the user", UserAnswer)}, params=(USER_ID,)),
+    Operation("patch", "/api/v1/me", "updateMe",
+              "v2: change the caller's display name; users who share a conversation get user:updated", "users",
+              {200: ("the caller", UserAnswer)}, request=UpdateMeRequest),
+    Operation("post", "/api/v1/auth/password", "changePassword",
+              "v2: change the password; every other token is revoked and its sockets get session:revoked "
+              "(password_changed) and are disconnected; the token used stays valid. A wrong current_password is "
+              "403 forbidden (the caller stays signed in)", "auth",
+              {204: ("done", None)}, request=ChangePasswordRequest),
+    Operation("delete", "/api/v1/me", "closeAccount",
+              "v2: close the account: tokens revoked, sockets disconnected (session:revoked account_closed), push "
+              "subscriptions deleted, groups left; login refused afterwards and the username stays taken. Its "
+              "messages stay, their sender shown as Deleted user. A wrong password is 403 forbidden", "users",
+              {204: ("closed", None)}, request=CloseAccountRequest),
+    Operation("get", "/api/v1/me/export", "exportAccount",
+              "v2: download the caller's data (Content-Disposition: attachment; chat-export-<username>.json)",
+              "users", {200: ("the export", AccountExport)}),
+    Operation("get", "/api/v1/me/blocks", "listBlocks", "v2: the users the caller blocked", "safety",
+              {200: ("blocked users", BlocksAnswer)}),
+    Operation("post", "/api/v1/users/{user_id}/block", "blockUser",
+              "v2: block a user (idempotent): no new direct conversation, no direct messages, no presence or typing "
+              "either way; group messages still flow (docs/security.md). Blocking yourself is validation_error",
+              "safety", {204: ("blocked", None)}, params=(USER_ID,), request=EmptyRequest, request_required=False),
+    Operation("delete", "/api/v1/users/{user_id}/block", "unblockUser", "v2: unblock a user (idempotent)", "safety",
+              {204: ("not blocked", None)}, params=(USER_ID,)),
+    Operation("post", "/api/v1/messages/{message_id}/report", "reportMessage",
+              "v2: report a message to the operators (anyone who can read it; others get not_found)", "safety",
+              {201: ("reported", ReportAnswer)}, params=(MESSAGE_ID,), request=ReportRequest),
     Operation("get", "/api/v1/conversations", "listConversations",
               "The caller's conversations, most recent activity first", "conversations",
               {200: ("a page", ConversationPage)},
@@ -428,10 +571,11 @@ OPERATIONS: tuple[Operation, ...] = (
 REQUESTS: tuple[type[Struct], ...] = (
     RegisterRequest, LoginRequest, CreateDirectRequest, CreateGroupRequest, UpdateConversationRequest, SendRequest,
     EditRequest, ReactRequest, SeqRequest, EmptyRequest, UserIdRequest, RoleRequest, SyncRequest, SettingsRequest,
-    WebPushSubscriptionRequest, FcmSubscriptionRequest,
+    WebPushSubscriptionRequest, FcmSubscriptionRequest, UpdateMeRequest, ChangePasswordRequest, CloseAccountRequest,
+    ReportRequest,
 )
 ANSWERS: tuple[type[Struct], ...] = (
     UserAnswer, UsersAnswer, TokensAnswer, ConversationAnswer, ConversationPage, MessageAnswer, MessagePage,
     ReadAnswer, DeliveredAnswer, RoomsAnswer, SyncAnswer, PushConfig, SubscriptionAnswer, SubscriptionsAnswer,
-    UploadAnswer,
+    UploadAnswer, BlocksAnswer, ReportAnswer, AccountExport,
 )

@@ -12,6 +12,10 @@ from ..contract.objects import as_dict
 from ..extensions import Model
 from ..timeutil import iso, utcnow
 
+# How a closed account appears (PROTOCOL.md v2 "Account and safety"): "deleted-<id>".
+CLOSED_USERNAME_PREFIX = "deleted-"
+CLOSED_DISPLAY_NAME = "Deleted user"
+
 
 class User(UserMixin, Model):
     __tablename__ = "users"
@@ -37,7 +41,17 @@ class User(UserMixin, Model):
         """The contract's User object; presence is not stored here, so the caller passes it."""
         return as_dict(self.to_object(online))
 
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
     def to_object(self, online: bool = False) -> contract.User:
+        if self.closed_at is not None:
+            # PROTOCOL.md v2: a closed account reads the same everywhere, nothing of the person left.
+            return contract.User(
+                id=self.id, username=f"{CLOSED_USERNAME_PREFIX}{self.id}", display_name=CLOSED_DISPLAY_NAME,
+                online=False, last_seen_at=None,
+            )
         return contract.User(
             id=self.id, username=self.username, display_name=self.display_name, online=online,
             last_seen_at=iso(self.last_seen_at),

@@ -7,7 +7,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from flask import current_app
 from sqlalchemy import ColumnElement, delete, func, or_, select
@@ -18,11 +18,13 @@ from ..extensions import db
 from ..models import ApiToken, PushSubscription, User
 from ..timeutil import utcnow
 from . import events, presence, ratelimit
-from .errors import Conflict, NotFound, Unauthorized, ValidationError, field_error
+from .errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError, field_error
 from .passwords import dummy_verify, hash_password, needs_rehash, verify_password
 from .validation import MISSING, UNSTORABLE, clamp_limit, escape_like, integer, storable, string, text
 
 USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,32}$")
+# How closed accounts appear (models.user): nobody may register a name that reads as one.
+RESERVED_USERNAME_RE = re.compile(r"^deleted-[0-9]+$")
 MIN_PASSWORD_CHARS = 8
 # Argon2 inputs beyond this are refused: hashing megabytes is a DoS lever.
 MAX_PASSWORD_CHARS = 1024
@@ -46,13 +48,13 @@ def normalize_username(value: object) -> str:
     return username
 
 
-def _password(value: object) -> str:
-    password = string(value, "password")
+def _password(value: object, field: str = "password") -> str:
+    password = string(value, field)
     assert password is not None
     if len(password) < MIN_PASSWORD_CHARS:
-        raise field_error("password", f"at least {MIN_PASSWORD_CHARS} characters")
+        raise field_error(field, f"at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:
-        raise field_error("password", f"at most {MAX_PASSWORD_CHARS} characters")
+        raise field_error(field, f"at most {MAX_PASSWORD_CHARS} characters")
     return password
 
 
@@ -66,6 +68,13 @@ def _display_name(value: object, default: str) -> str:
         if exc.extra["fields"]["display_name"] in ("must be a string", UNSTORABLE):
             raise
         raise field_error("display_name", "1 to 64 characters") from None
+
+
+def parse_display_name(value: object) -> str:
+    """A new display name (PATCH /me): required, 1-64 code points after trimming."""
+    if value is MISSING or value is None:
+        raise field_error("display_name", "required")
+    return _display_name(value, "")
 
 
 def parse_device_name(value: object) -> str | None:
@@ -99,7 +108,8 @@ def register(
     device = parse_device_name(device_name)
     # After the cheap checks, before the Argon2 hash (the expensive part).
     ratelimit.check_register(client_ip)
-    if db.session.scalar(select(User.id).where(User.username == name)) is not None:
+    # A closed account keeps its username: nobody can take it over (and its messages).
+    if RESERVED_USERNAME_RE.match(name) or db.session.scalar(select(User.id).where(User.username == name)) is not None:
         raise Conflict("username is taken")
     user = User(username=name, display_name=shown, password_hash=hash_password(secret))
     db.session.add(user)
@@ -214,12 +224,18 @@ def deactivate_user(user_id: int) -> None:
     if user is None:
         raise NotFound("no such user")
     user.active = False
+    end_every_session(user_id, "deactivated")
+    db.session.commit()
+
+
+def end_every_session(user_id: int, reason: Literal["deactivated", "account_closed"]) -> None:
+    """Revoke every token of the user, forget their push devices, and (after commit)
+    tell and disconnect every socket of theirs, on every worker."""
     now = utcnow()
     for row in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))):
         row.revoked_at = now
     _forget_devices(PushSubscription.user_id == user_id)
-    events.on_commit(contract.SessionRevoked(reason="deactivated"), rooms=[user_room(user_id)], disconnect=True)
-    db.session.commit()
+    events.on_commit(contract.SessionRevoked(reason=reason), rooms=[user_room(user_id)], disconnect=True)
 
 
 def _forget_devices(which: ColumnElement[bool]) -> None:
@@ -247,7 +263,7 @@ def search_users(viewer: User, query: object, limit: object) -> list[dict[str, A
             or_(User.username.like(pattern, escape="\\"), func.lower(User.display_name).like(pattern, escape="\\"))
         )
     users = list(db.session.scalars(stmt.order_by(User.username).limit(count)))
-    return presence.users_to_dicts(users)
+    return presence.users_to_dicts(users, viewer.id)
 
 
 def get_user(user_id: int) -> User:
@@ -260,14 +276,25 @@ def get_user(user_id: int) -> User:
 def require_password_change_input(current: object, new: object) -> tuple[str, str]:
     old = string(current, "current_password")
     assert old is not None
-    return old, _password(new)
+    return old, _password(new, "new_password")
 
 
-def change_password(user: User, current: object, new: object, keep_token_id: int | None) -> None:
+def confirm_password(user: User, password: str, client_ip: str | None) -> None:
+    """The signed-in user proves it is them (password change, closing the account).
+
+    Wrong is 403 ``forbidden``, not 401: the caller's session is fine and stays signed
+    in. Guesses count against the login limits, so a stolen session cannot brute-force it."""
+    ratelimit.check_login(user.username, client_ip)
+    if len(password) > MAX_PASSWORD_CHARS or not verify_password(user.password_hash, password):
+        raise Forbidden("the password is wrong")
+
+
+def change_password(
+    user: User, current: object, new: object, keep_token_id: int | None, client_ip: str | None = None
+) -> None:
     """Change the password and revoke every other token (a stolen device is logged out)."""
     old, fresh = require_password_change_input(current, new)
-    if not verify_password(user.password_hash, old):
-        raise ValidationError("current password is wrong", fields={"current_password": "wrong"})
+    confirm_password(user, old, client_ip)
     user.password_hash = hash_password(fresh)
     now = utcnow()
     for row in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):

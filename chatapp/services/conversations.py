@@ -21,7 +21,7 @@ from ..extensions import db
 from ..models import Conversation, Departure, Membership, Message, User
 from ..models.conversation import DIRECT, GROUP
 from ..timeutil import iso, parse_iso, utcnow
-from . import events, presence, ratelimit, versions
+from . import blocks, events, presence, ratelimit, versions
 from .errors import Forbidden, NotFound, ValidationError, field_error
 from .validation import MISSING, choice, clamp_limit, entity_id, escape_like, id_list, string, text
 
@@ -118,7 +118,8 @@ def to_objects(conversations: list[Conversation], viewer_id: int) -> list[contra
         )
         last_messages = {m.conversation_id: m for m in db.session.scalars(stmt)}
     all_users = {m.user_id: m.user for c in conversations for m in c.memberships}
-    online = presence.online_ids(all_users)
+    # viewer_id 0: a rendering shared by every member (events), overlaid per member.
+    online = presence.visible_online_ids(viewer_id or None, all_users)
     return [_render(c, viewer_id, last_messages.get(c.id), online) for c in conversations]
 
 
@@ -177,11 +178,19 @@ def _render(
     return data
 
 
-def _viewer_overlay(base: contract.Conversation, member: Membership) -> contract.Conversation:
+def _viewer_overlay(
+    base: contract.Conversation, member: Membership, hidden: dict[int, set[int]] | None = None
+) -> contract.Conversation:
+    """``base`` (rendered for nobody) as ``member`` sees it; ``hidden`` (blocks.hidden_among
+    of the members): whose presence each member must not see."""
+    members = base.members
+    concealed = hidden.get(member.user_id) if hidden else None
+    if concealed and any(u.online and u.id in concealed for u in members):
+        members = [msgspec.structs.replace(u, online=False) if u.id in concealed else u for u in members]
     return msgspec.structs.replace(
         base, unread_count=member.unread_count, last_read_seq=member.last_read_seq, is_member=True,
         notifications=member.notifications, muted_until=iso(member.muted_until),
-        unread_mentions=member.unread_mentions,
+        unread_mentions=member.unread_mentions, members=members,
     )
 
 
@@ -189,10 +198,11 @@ def publish_to_members(name: str, conversation: Conversation, *, exclude: Iterab
     """``conversation:new``/``updated`` for each member, with their own counts."""
     skip = set(exclude)
     base = to_object(conversation, viewer_id=0)
+    hidden = blocks.hidden_among(member_ids(conversation))
     kind = contract_events.ConversationNew if name == "conversation:new" else contract_events.ConversationUpdated
     for member in conversation.memberships:
         if member.user_id not in skip:
-            events.on_commit(kind(conversation=_viewer_overlay(base, member)), users=[member.user_id])
+            events.on_commit(kind(conversation=_viewer_overlay(base, member, hidden)), users=[member.user_id])
 
 
 # ---------------------------------------------------------------- list
@@ -247,6 +257,8 @@ def open_direct(user: User, other_id: object) -> tuple[dict[str, Any], bool]:
     existing = db.session.scalar(select(Conversation).where(Conversation.direct_key == key))
     if existing is not None:
         return to_dict(existing, user.id), False
+    # An existing one stays readable; a new one is not created for a blocked pair.
+    blocks.check_direct_open(user.id, oid)
     conversation = Conversation(type=DIRECT, direct_key=key, version=1)
     conversation.memberships = [Membership(user_id=uid, role="member") for uid in sorted({low, high})]
     db.session.add(conversation)
@@ -405,13 +417,19 @@ def _finish_membership_change(
     newcomer = joined if joined is not None else viewer_id
     new_member = find_membership(conversation, newcomer)
     assert new_member is not None
-    joined_event = contract_events.MemberJoined(
-        conversation_id=conversation.id, user=presence.user_object(new_member.user), version=version
-    )
-    events.on_commit(joined_event, users=member_ids(conversation))
+    newcomer_user = presence.user_object(new_member.user)
+    hidden = blocks.hidden_among(member_ids(conversation))
+    concealed = hidden.get(newcomer, set())
+    joined_event = contract_events.MemberJoined(conversation_id=conversation.id, user=newcomer_user, version=version)
+    events.on_commit(joined_event, users=[uid for uid in member_ids(conversation) if uid not in concealed])
+    if concealed:
+        # A blocked pair see each other offline (services/blocks.py).
+        offline = msgspec.structs.replace(newcomer_user, online=False)
+        joined_offline = contract_events.MemberJoined(conversation_id=conversation.id, user=offline, version=version)
+        events.on_commit(joined_offline, users=[uid for uid in member_ids(conversation) if uid in concealed])
     base = to_object(conversation, viewer_id=0)
-    _announce_membership(conversation, base, exclude=[newcomer])
-    mine = _viewer_overlay(base, new_member)
+    _announce_membership(conversation, base, exclude=[newcomer], hidden=hidden)
+    mine = _viewer_overlay(base, new_member, hidden)
     events.on_commit(contract_events.ConversationNew(conversation=mine), users=[newcomer])
     data = as_dict(mine) if viewer_id == newcomer else to_dict(conversation, viewer_id)
     db.session.commit()
@@ -419,7 +437,8 @@ def _finish_membership_change(
 
 
 def _announce_membership(
-    conversation: Conversation, base: contract.Conversation, *, exclude: Iterable[int] = ()
+    conversation: Conversation, base: contract.Conversation, *, exclude: Iterable[int] = (),
+    hidden: dict[int, set[int]] | None = None,
 ) -> None:
     """``conversation:updated`` after a membership change, to groups small enough.
 
@@ -432,19 +451,23 @@ def _announce_membership(
     if len(conversation.memberships) > current_app.config["MEMBER_LIST_FANOUT_LIMIT"]:
         return
     skip = set(exclude)
+    if hidden is None:
+        hidden = blocks.hidden_among(member_ids(conversation))
     for member in conversation.memberships:
         if member.user_id not in skip:
-            update = contract_events.ConversationUpdated(conversation=_viewer_overlay(base, member))
+            update = contract_events.ConversationUpdated(conversation=_viewer_overlay(base, member, hidden))
             events.on_commit(update, users=[member.user_id])
 
 
-def remove_member(actor: User, conversation_id: object, user_id: object) -> None:
-    """Owner/admin removes someone; anyone removes themselves (leave)."""
+def remove_member(actor: User, conversation_id: object, user_id: object, *, rate_limited: bool = True) -> None:
+    """Owner/admin removes someone; anyone removes themselves (leave). ``rate_limited=False``:
+    closing an account leaves every group at once (services/closing.py)."""
     member: Membership | None
     conversation, member = get_member(actor, conversation_id)
     _require_group(conversation)
     uid = entity_id(user_id, "user_id")
-    ratelimit.check_membership(actor.id)
+    if rate_limited:
+        ratelimit.check_membership(actor.id)
     # Roles and membership are read again under the lock: the owner and the
     # only admin leaving at the same moment must still leave exactly one owner.
     version = versions.lock(conversation)
@@ -472,7 +495,13 @@ def remove_member(actor: User, conversation_id: object, user_id: object) -> None
     db.session.add(Departure(conversation_id=conversation.id, user_id=uid, left_at=utcnow()))
     db.session.flush()
     left = contract_events.MemberLeft(conversation_id=conversation.id, user=left_user, version=version)
-    events.on_commit(left, users=everyone)
+    concealed = blocks.hidden_from(uid) & set(everyone) if left_user.online else set()
+    events.on_commit(left, users=[u for u in everyone if u not in concealed])
+    if concealed:
+        # A blocked pair see each other offline (services/blocks.py).
+        offline = msgspec.structs.replace(left_user, online=False)
+        hidden_left = contract_events.MemberLeft(conversation_id=conversation.id, user=offline, version=version)
+        events.on_commit(hidden_left, users=sorted(concealed))
     _announce_membership(conversation, to_object(conversation, viewer_id=0))
     if had_unread:
         # Their badge loses this conversation's unread messages.

@@ -17,7 +17,7 @@ from ..extensions import db
 from ..models import Conversation, Membership, Message, Reaction, User
 from ..models.message import message_object, parse_mentions, reply_preview, store_mentions
 from ..timeutil import iso, utcnow
-from . import events, mentions, push_outbox, ratelimit, uploads, versions
+from . import blocks, events, mentions, push_outbox, ratelimit, uploads, versions
 from .conversations import get_member, get_visible, member_ids, readable_id
 from .errors import ChatError, Conflict, Forbidden, NotFound, ValidationError, field_error
 from .validation import clamp_limit, entity_id, integer, string, text, visible
@@ -36,7 +36,7 @@ def _body(value: object, *, may_be_empty: bool = False) -> str:
 # statements, compiled once and cached by SQLAlchemy, no ORM unit of work.
 _MESSAGES = cast(Table, Message.__table__)  # a mapped class's __table__ is its Table
 _SENDER_STATE = (
-    select(Conversation.posting, Membership.role, Membership.last_read_seq)
+    select(Conversation.posting, Membership.role, Membership.last_read_seq, Conversation.direct_key)
     .join(Membership, Membership.conversation_id == Conversation.id)
     .where(Conversation.id == bindparam("p_cid"), Membership.user_id == bindparam("p_uid"))
 )
@@ -115,12 +115,15 @@ def send_message(
         get_member(sender, cid)  # raises the precise error: not_found, or forbidden for a public room
         raise NotFound("no such conversation")
     role: str | None
-    posting, role, last_read_seq = state
+    posting, role, last_read_seq, direct_key = state
     original_id = conn.execute(_BY_CLIENT_ID, {"p_cid": cid, "p_uid": sender.id, "p_key": key}).scalar()
     if original_id is not None:
         return db.session.get_one(Message, original_id).to_dict(), False
     if posting == "admins" and role not in MANAGERS:
         raise Forbidden("only admins may post in this room")
+    if direct_key is not None:
+        # Direct conversations only (groups pay nothing): a blocked pair, or a closed account.
+        blocks.check_direct_send(sender.id, direct_key)
     quoted = None
     if quoted_id is not None:
         quoted = conn.execute(_QUOTED, {"p_mid": quoted_id, "p_cid": cid}).first()
@@ -239,6 +242,11 @@ def _message_for(user: User, message_id: object) -> tuple[Message, Conversation,
     except NotFound:
         raise NotFound("no such message") from None
     return message, conversation, member
+
+
+def readable_message(user: User, message_id: object) -> Message:
+    """The message if ``user`` may read it (a member, or a public room's reader), else not_found."""
+    return _message_for(user, message_id)[0]
 
 
 def edit_message(user: User, message_id: object, body: object) -> dict[str, Any]:

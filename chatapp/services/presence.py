@@ -19,7 +19,7 @@ from ..contract import objects as contract
 from ..extensions import db
 from ..models import Membership, User
 from ..timeutil import iso, utcnow
-from . import events
+from . import blocks, events
 from .state import SharedState
 
 
@@ -31,18 +31,27 @@ def online_ids(user_ids: Iterable[int]) -> set[int]:
     return state().online_users(user_ids)
 
 
-def users_to_dicts(users: Iterable[User]) -> list[dict[str, Any]]:
+def visible_online_ids(viewer_id: int | None, user_ids: Iterable[int]) -> set[int]:
+    """``online_ids`` as ``viewer_id`` may see them: a blocked pair see each other
+    offline (services/blocks.py). ``None``: no viewer (the user's own view)."""
+    online = online_ids(user_ids)
+    if viewer_id is not None and online - {viewer_id}:
+        online -= blocks.hidden_from(viewer_id)
+    return online
+
+
+def users_to_dicts(users: Iterable[User], viewer_id: int | None = None) -> list[dict[str, Any]]:
     users = list(users)
-    online = online_ids(u.id for u in users)
+    online = visible_online_ids(viewer_id, (u.id for u in users))
     return [u.to_dict(online=u.id in online) for u in users]
 
 
-def user_dict(user: User) -> dict[str, Any]:
-    return user.to_dict(online=user.id in online_ids([user.id]))
+def user_dict(user: User, viewer_id: int | None = None) -> dict[str, Any]:
+    return user.to_dict(online=user.id in visible_online_ids(viewer_id, [user.id]))
 
 
-def user_object(user: User) -> contract.User:
-    return user.to_object(online=user.id in online_ids([user.id]))
+def user_object(user: User, viewer_id: int | None = None) -> contract.User:
+    return user.to_object(online=user.id in visible_online_ids(viewer_id, [user.id]))
 
 
 def contacts_of(user_id: int) -> list[int]:
@@ -148,4 +157,9 @@ def sweep_expired() -> list[int]:
 
 def _announce(user: User, *, online: bool) -> None:
     payload = contract_events.Presence(user_id=user.id, online=online, last_seen_at=iso(user.last_seen_at))
-    events.publish_now(payload, users=contacts_of(user.id))
+    contacts = contacts_of(user.id)
+    if contacts:
+        # Neither of a blocked pair gets the other's presence (services/blocks.py).
+        hidden = blocks.hidden_from(user.id)
+        contacts = [uid for uid in contacts if uid not in hidden]
+    events.publish_now(payload, users=contacts)

@@ -67,6 +67,16 @@ def check_group_change(user_id: int) -> None:
     _check_action(user_id, "group_change", "too many changes to the group, slow down")
 
 
+def check_profile(user_id: int) -> None:
+    """v2: a display-name change reaches every contact and every conversation of the user."""
+    _check_action(user_id, "profile", "too many profile changes, slow down")
+
+
+def check_report(user_id: int) -> None:
+    """v2: message reports are read by a person (flask chat reports)."""
+    _check_action(user_id, "report", "too many reports, slow down")
+
+
 def _check_action(user_id: int, action: str, message: str) -> None:
     cfg = current_app.config
     key = action.upper()

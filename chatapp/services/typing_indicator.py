@@ -6,7 +6,7 @@ from flask import current_app
 
 from ..contract import events as contract_events
 from ..models import User
-from . import events
+from . import blocks, events
 from .conversations import get_member, member_ids
 from .state import SharedState
 from .validation import boolean
@@ -39,7 +39,9 @@ def set_typing(user: User, conversation_id: object, typing: object) -> bool:
         if state.acquire(shown_key, 0.001):
             return False
         state.release(shown_key)
-    others = [uid for uid in member_ids(conversation) if uid != user.id]
+    # Neither of a blocked pair sees the other type (services/blocks.py).
+    hidden = blocks.hidden_from(user.id)
+    others = [uid for uid in member_ids(conversation) if uid != user.id and uid not in hidden]
     payload = contract_events.Typing(
         conversation_id=conversation.id, user_id=user.id, typing=flag, expires_in_ms=expires_ms if flag else 0
     )

@@ -16,7 +16,7 @@ import pytest
 
 from chatapp.extensions import db
 from chatapp.models import User
-from chatapp.services import conversations, messaging, notification_settings, receipts
+from chatapp.services import blocks, closing, conversations, messaging, notification_settings, profile, receipts
 from chatapp.services import sync as catch_up_service
 from tests.services.live_fixtures import Recorder, published  # noqa: F401
 from tests.support.oracle import DeviceState, assert_equal_states, catch_up, deliver, fresh_state
@@ -126,6 +126,11 @@ def _quote_then_delete(world: World) -> None:
     messaging.delete_message(world.bob, world.group_messages[1]["id"])
 
 
+def _close_bob(world: World) -> None:
+    """bob leaves the group (admin) and his room (owner: alice takes it over); the DM stays, showing Deleted user."""
+    closing.close_account(world.bob, "correct horse")
+
+
 def _hand_over(world: World) -> None:
     conversations.set_role(world.alice, world.group, world.carol.id, "owner")
 
@@ -163,6 +168,9 @@ ACTIONS: dict[str, Callable[[World], object]] = {
     "reply": lambda w: messaging.send_message(w.bob, w.dm, "fine, thanks", "reply-1", reply_to=w.dm_messages[1]["id"]),
     "edit a quoted message": _quote_then_edit,
     "delete a quoted message": _quote_then_delete,
+    "change a display name": lambda w: profile.update_display_name(w.alice, "Alice A."),
+    "block a contact": lambda w: blocks.block(w.alice, w.bob.id),
+    "close an account": _close_bob,
 }
 # Actions that change what one member alone sees (their own settings), by who acts.
 PERSONAL: dict[Callable[[World], object], Callable[[World], User]] = {_mute: lambda w: w.bob}
@@ -176,12 +184,14 @@ def test_every_device_ends_where_a_fresh_fetch_is(world, published, name):  # no
 def test_a_device_offline_across_every_kind_of_change_catches_up_exactly(world, published):  # noqa: F811
     """One long absence: every action above, in order, then one catch-up (paged)."""
     before = {user.id: fresh(user) for user in world.people}
-    later = ("delete by an admin", "the owner leaves", "remove a member", "leave")  # they end what others use
+    # They end what others use:
+    later = ("delete by an admin", "the owner leaves", "remove a member", "leave", "close an account")
     for name in ACTIONS:
         if name not in later:
             ACTIONS[name](world)
     messaging.delete_message(world.carol, world.group_messages[0]["id"])
     conversations.remove_member(world.carol, world.group, world.bob.id)  # carol owns it by now
+    _close_bob(world)
     for user in world.people:
 
         def call(cursors, versions, limit, user=user):

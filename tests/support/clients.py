@@ -15,6 +15,7 @@ NAMESPACE = "/chat"
 EVENTS = (
     "ready", "message:new", "message:updated", "message:deleted", "typing", "presence", "read", "unread",
     "delivered", "conversation:new", "conversation:updated", "member:joined", "member:left", "session:revoked",
+    "user:updated",
 )
 
 

@@ -190,6 +190,19 @@ class DeviceState:
             return
         self._bump(self.conversations.get(cid), payload["version"])
 
+    def _on_user_updated(self, payload: dict) -> None:
+        """v2: the user reads differently (display name, a closed account) in every
+        conversation the device shares with them; ``versions`` has their new versions."""
+        user = payload["user"]
+        for key, version in payload["versions"].items():
+            conversation = self.conversations.get(int(key))
+            if conversation is None:
+                continue
+            conversation["members"] = [
+                copy.deepcopy(user) if member["id"] == user["id"] else member for member in conversation["members"]
+            ]
+            self._bump(conversation, version)
+
     # ------------------------------------------------------------ catch-up
 
     def apply_sync(self, answer: dict) -> None:

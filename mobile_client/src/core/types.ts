@@ -19,7 +19,9 @@ export const LIMITS = {
   maxPayloadBytes: 65536,
   historyMaxLimit: 100,
   syncMaxLimit: 1000,
-  maxAttachments: 10
+  maxAttachments: 10,
+  maxDisplayNameChars: 64,
+  maxReportReasonChars: 1000
 } as const;
 
 // ------------------------------------------------------------- objects
@@ -192,6 +194,11 @@ export interface Health {
   async_mode?: string;
 }
 
+/** v2: a report of a message (POST /messages/<id>/report), as its reporter gets it back. */
+export interface Report {
+  id: Id;
+}
+
 // ------------------------------------------------------------- REST bodies (v2)
 
 /** v2: the caller's notification settings in one conversation; an absent field is left as it is. */
@@ -243,6 +250,125 @@ export interface SubscriptionsAnswer {
 /** v2: the stored upload; send its id in a message's ``attachments``. */
 export interface UploadAnswer {
   upload: Attachment;
+}
+
+/** v2: the caller's profile; only the display name can change. */
+export interface UpdateMeRequest {
+  /** 1-64 code points after trimming */
+  display_name: string;
+}
+
+export interface ChangePasswordRequest {
+  current_password: string;
+  new_password: string;
+}
+
+export interface CloseAccountRequest {
+  /** the account's current password */
+  password: string;
+}
+
+/** v2: the users the caller blocked, most recently blocked first. */
+export interface BlocksAnswer {
+  users: User[];
+}
+
+export interface ReportRequest {
+  /** 1-1000 code points after trimming */
+  reason: string;
+}
+
+export interface ReportAnswer {
+  report: Report;
+}
+
+export interface ExportProfile {
+  id: Id;
+  username: string;
+  display_name: string;
+  /** ISO 8601 UTC with milliseconds and Z */
+  created_at: string;
+  last_seen_at: string | null;
+}
+
+/** A login (device) of the user: its label and times, never the secret or its hash. */
+export interface ExportToken {
+  id: Id;
+  device_name: string | null;
+  /** ISO 8601 UTC with milliseconds and Z */
+  created_at: string;
+  last_used_at: string | null;
+  /** null while the login is live */
+  revoked_at: string | null;
+}
+
+export interface ExportMember {
+  id: Id;
+  username: string;
+}
+
+export interface ExportConversation {
+  id: Id;
+  type: "direct" | "group";
+  name: string | null;
+  /** groups: the user's role; null in direct conversations */
+  role: "admin" | "member" | "owner" | null;
+  /** ISO 8601 UTC with milliseconds and Z */
+  joined_at: string;
+  /** ids and usernames only */
+  members: ExportMember[];
+}
+
+/** A message the user sent. A deleted one is listed with ``deleted: true`` and an empty body (the server keeps no deleted text). */
+export interface ExportMessage {
+  id: Id;
+  conversation_id: Id;
+  seq: number;
+  body: string;
+  client_id: string;
+  /** ISO 8601 UTC with milliseconds and Z */
+  created_at: string;
+  edited_at: string | null;
+  deleted: boolean;
+  /** the id of the quoted message, if any */
+  reply_to: Id | null;
+  /** upload ids, in the message's order (see uploads) */
+  attachments: Id[];
+}
+
+export interface ExportUpload {
+  id: Id;
+  name: string;
+  content_type: string;
+  size: number;
+  /** ISO 8601 UTC with milliseconds and Z */
+  created_at: string;
+  /** the message carrying it; null while unattached */
+  message_id: Id | null;
+  /** its message was deleted (the file is no longer served) */
+  deleted: boolean;
+}
+
+export interface ExportPushSubscription {
+  id: Id;
+  type: "fcm" | "webpush";
+  device_name: string | null;
+  /** ISO 8601 UTC with milliseconds and Z */
+  created_at: string;
+}
+
+/** v2: GET /me/export, everything the server holds that the user wrote or registered (others' messages are not included). Served as a download. */
+export interface AccountExport {
+  /** ISO 8601 UTC with milliseconds and Z */
+  exported_at: string;
+  user: ExportProfile;
+  tokens: ExportToken[];
+  /** the conversations the user is a member of now */
+  conversations: ExportConversation[];
+  /** every message the user sent, in any conversation (also those they left), by id */
+  messages: ExportMessage[];
+  push_subscriptions: ExportPushSubscription[];
+  uploads: ExportUpload[];
 }
 
 // ------------------------------------------------------------- server -> client
@@ -341,15 +467,22 @@ export interface MemberLeftPayload {
   version?: number;
 }
 
-/** `session:revoked`: The token this socket was opened with was revoked; the socket is disconnected right after. To: the sockets opened with the revoked token (or all of a deactivated user's); the server disconnects them right after. */
+/** `session:revoked`: The token this socket was opened with was revoked; the socket is disconnected right after. To: the sockets opened with the revoked token (or all of a deactivated or closed account's); the server disconnects them right after. */
 export interface SessionRevokedPayload {
-  reason: "deactivated" | "logout" | "password_changed";
+  reason: "account_closed" | "deactivated" | "logout" | "password_changed";
   token_id?: Id;
 }
 
 /** `resync`: Events may have been lost (the message queue reconnected): call ``sync``. To: every socket of a worker whose Redis subscription was restored (events published meanwhile may be lost): call `sync`. */
 export interface ResyncPayload {
   reason: "message_queue_reconnected";
+}
+
+/** `user:updated`: v2: a user's profile changed (display name; a closed account now reads as "Deleted user"). To: every device of every user who shares a conversation with that user (each once), and the user's own devices. */
+export interface UserUpdatedPayload {
+  user: User;
+  /** v2: conversation id -> its new version, for each conversation the recipient shares with that user (their member entry changed) */
+  versions?: Record<string, number>;
 }
 
 /** Same shapes under the names the client used before they were generated. */
@@ -374,6 +507,7 @@ export interface ServerEvents {
   "member:left": MemberLeftPayload;
   "session:revoked": SessionRevokedPayload;
   resync: ResyncPayload;
+  "user:updated": UserUpdatedPayload;
 }
 
 export type ServerEventName = keyof ServerEvents;
@@ -394,6 +528,7 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "member:left",
   "session:revoked",
   "resync",
+  "user:updated",
 ];
 
 // ------------------------------------------------------------- client -> server
