@@ -156,6 +156,9 @@ class Config:
     # (the shipped client acknowledges at once); each worker's loop looks for due
     # jobs every PUSH_POLL_SECONDS: pushed within ~delay + poll of the commit.
     PUSH_WORKER = _env_bool("PUSH_WORKER", True)
+    # `chat push-worker` lowers its own CPU priority by this much (nice(2)): a push
+    # may wait a few ms, a socket worker's acknowledgements may not (0: unchanged).
+    PUSH_WORKER_NICE = _env_int("PUSH_WORKER_NICE", 10)
     PUSH_DELAY_SECONDS = _env_float("PUSH_DELAY_SECONDS", 2.0)
     PUSH_POLL_SECONDS = _env_float("PUSH_POLL_SECONDS", 0.5)
     PUSH_BATCH_SIZE = _env_int("PUSH_BATCH_SIZE", 50)

@@ -20,7 +20,8 @@ configuration only (no code of chatapp/ changed):
   10 (``CHAT_PUSH_POLL_SECONDS``, ``CHAT_PUSH_BATCH_SIZE``) instead of 0.5 s and 50:
   the same work in bursts a tenth as long.
 - ``offloaded``: the socket worker runs no push loop (``CHAT_PUSH_WORKER=0``); a
-  second server process on the same database delivers every push.
+  ``chat push-worker`` process on the same database delivers every push (the
+  production layout: make cluster, docs/deployment.md).
 
 Senders are connected (the Node generator, open loop, bench/loadgen); recipients
 never are, so the send path's latency is the sender's **ack** (from the send's
@@ -56,6 +57,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bench import dataset
+from chatapp.ops.processes import PushWorkerProcess
 from bench.push_sink import Push, PushSink
 from tests.support.push_service import decrypt_aes128gcm
 
@@ -162,7 +164,10 @@ def run_scenario(p: dict, db: str, scenario: str) -> dict:
         pusher = None
         if scenario == "offloaded":
             (srv,) = stack.enter_context(run.servers(url, env={**env, "CHAT_PUSH_WORKER": "0"}))
-            (pusher,) = stack.enter_context(run.servers(url, env=env))  # its health check starts its loop
+            # `chat push-worker` (chatapp/push_worker.py), as make cluster and the deployment guide run it.
+            pusher = PushWorkerProcess(url, async_mode=p.get("push_worker_mode", "eventlet"),
+                                       extra_env={**run.SERVER_ENV, **env}).start(timeout=60)
+            stack.callback(pusher.stop)
         else:
             (srv,) = stack.enter_context(
                 run.servers(url, env={**env, **(SMALL_BATCHES if scenario == "small_batches" else {})})

@@ -8,7 +8,7 @@ LABELS = {
     "without": "without push",
     "with": "with push (the worker delivers)",
     "small_batches": "with push, batches of 10 every 0.05 s",
-    "offloaded": "with push, delivered by a second process",
+    "offloaded": "with push, delivered by `chat push-worker`",
 }
 
 
@@ -20,27 +20,38 @@ def _pct(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:.0%}"
 
 
+# Issue 13's target, per database and per layout: the production one (a `chat
+# push-worker` beside socket workers started with CHAT_PUSH_WORKER=0) and the
+# embedded default's (the one process delivers too).
+TARGET_LAYOUTS = {"offloaded": "socket worker + chat push-worker", "with": "the socket worker delivers"}
+
+
 def target_rows(push: dict) -> list[dict]:
-    """Issue 13's target per database: push on (as shipped: each worker delivers) within 10% of push off."""
+    """Issue 13's target per database and layout: push on within 10% of push off."""
     rows = []
     for db, w in push.items():
-        c = w["comparison"]["scenarios"]
-        base, on = c["without"], c.get("with")
-        if on is None:
-            continue
-        fixed, rate = on.get("fixed") or {}, w["comparison"]["fixed_rate"]
-        base_fixed = (base.get("fixed") or {}).get("net_us")
-        rows.append(
-            {
-                "target": f"send capacity with push, every recipient offline, {db}",
-                "goal": "within 10% of the same without push (issue 13)",
-                "measured": f"{_v(on['capacity'])} vs {_v(base['capacity'])} msg/s = {_pct(on['capacity_ratio'])} "
-                f"(runs {on['capacities']} vs {base['capacities']}); worker CPU per message at {rate} msg/s "
-                f"{_v(fixed.get('net_us'))} vs {_v(base_fixed)} µs (x{_v(fixed.get('ratio_net'))})",
-                "met": on["within_10_percent"],
-            }
-        )
+        for scenario, layout in TARGET_LAYOUTS.items():
+            row = _target_row(db, w, scenario, layout)
+            if row is not None:
+                rows.append(row)
     return rows
+
+
+def _target_row(db: str, w: dict, scenario: str, layout: str) -> dict | None:
+    c = w["comparison"]["scenarios"]
+    base, on = c["without"], c.get(scenario)
+    if on is None:
+        return None
+    fixed, rate = on.get("fixed") or {}, w["comparison"]["fixed_rate"]
+    base_fixed = (base.get("fixed") or {}).get("net_us")
+    return {
+        "target": f"send capacity with push, every recipient offline, {db}, {layout}",
+        "goal": "within 10% of the same without push (issue 13)",
+        "measured": f"{_v(on['capacity'])} vs {_v(base['capacity'])} msg/s = {_pct(on['capacity_ratio'])} "
+        f"(runs {on['capacities']} vs {base['capacities']}); worker CPU per message at {rate} msg/s "
+        f"{_v(fixed.get('net_us'))} vs {_v(base_fixed)} µs (x{_v(fixed.get('ratio_net'))})",
+        "met": on["within_10_percent"],
+    }
 
 
 def lines(push: dict) -> list[str]:

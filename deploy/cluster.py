@@ -81,6 +81,8 @@ def _private_redis(workdir: Path) -> tuple[str, Process]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
+    parser.add_argument("--push-workers", type=int, default=int(os.environ.get("PUSH_WORKERS", "1")),
+                        help="`chat push-worker` processes (0: each socket worker delivers pushes itself)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--first-worker-port", type=int, default=int(os.environ.get("WORKER_PORT", "0")),
                         help="worker i listens on this + i (default: free ports)")  # fmt: skip
@@ -109,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         redis_url, process = _private_redis(scratch)
         private.append(process)
 
-    print(f"cluster: database {database_url.split('@')[-1]}, redis {redis_url}, {args.workers} x {args.async_mode}")
+    print(f"cluster: database {database_url.split('@')[-1]}, redis {redis_url}, {args.workers} x {args.async_mode}, "
+          f"{args.push_workers} push worker(s)")
     processes.migrate(database_url, python)
     ports = [args.first_worker_port + i for i in range(args.workers)] if args.first_worker_port else None
     cluster = Cluster(
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         redis_url=redis_url,
         redis_prefix=os.environ.get("CHAT_REDIS_PREFIX", "chat"),
         workers=args.workers,
+        push_workers=args.push_workers,
         port=args.port,
         async_mode=args.async_mode,
         stats_port=args.stats_port,
@@ -149,6 +153,14 @@ def main(argv: list[str] | None = None) -> int:
                         cluster.start_worker(index)
                     except RuntimeError as exc:
                         print(f"cluster: {worker.name} failed to restart: {exc}")
+            for index, pusher in enumerate(cluster.pushers):
+                if not stopping and not pusher.alive:
+                    code = pusher.process.returncode if pusher.process else None
+                    print(f"cluster: push worker {index + 1} died ({code}); restarting")
+                    try:
+                        cluster.start_push_worker(index)
+                    except RuntimeError as exc:
+                        print(f"cluster: push worker {index + 1} failed to restart: {exc}")
     finally:
         print("cluster: stopping")
         cluster.stop()

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from . import processes
-from .processes import ROOT, Process, default_python, find_binary, free_port, wait_healthy
+from .processes import ROOT, Process, PushWorkerProcess, default_python, find_binary, free_port, wait_healthy
 
 # (name, host, port) of one worker, as the load balancers see it.
 WorkerAddress = tuple[str, str, int]
@@ -307,12 +307,16 @@ class Cluster:
     host: str = "127.0.0.1"
     async_mode: str = "eventlet"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # `chat push-worker` processes; with any, the socket workers run no push loop
+    # (CHAT_PUSH_WORKER=0): pushes cost their event loops nothing (docs/deployment.md).
+    push_workers: int = 0
     # None: inherit stdout (make cluster); a directory: one log file per process (tests).
     log_dir: Path | None = None
     check_interval_ms: int = 2000
     stats_port: int | None = None
     python: str = field(default_factory=default_python)
     nodes: list[Worker] = field(default_factory=list)
+    pushers: list[PushWorkerProcess] = field(default_factory=list)
     haproxy: Process | None = None
     workdir: Path | None = None
 
@@ -338,6 +342,7 @@ class Cluster:
             "HOST": worker.host,
             "PORT": str(worker.port),
             "PYTHONUNBUFFERED": "1",
+            **({"CHAT_PUSH_WORKER": "0"} if self.push_workers else {}),
             **self.extra_env,
         }
 
@@ -381,6 +386,20 @@ class Cluster:
     def stop_worker(self, index: int) -> None:
         processes.stop(self.nodes[index].process)
 
+    # ------------------------------------------------------------ push workers
+
+    def start_push_worker(self, index: int) -> PushWorkerProcess:
+        pusher = self.pushers[index]
+        pusher.start(log_path=self._log_path(f"push{index + 1}") or self._scratch_log(f"push{index + 1}"))
+        return pusher
+
+    def _scratch_log(self, name: str) -> Path:
+        assert self.workdir is not None
+        return self.workdir / f"{name}.log"
+
+    def kill_push_worker(self, index: int) -> None:
+        self.pushers[index].kill()
+
     # ------------------------------------------------------------ load balancer
 
     def haproxy_config(self) -> str:
@@ -415,6 +434,13 @@ class Cluster:
                 self._spawn(index)
             for index in range(len(self.nodes)):
                 self._wait_worker(index, 60.0)
+            env = {"CHAT_REDIS_URL": self.redis_url, "CHAT_REDIS_PREFIX": self.redis_prefix, **self.extra_env}
+            self.pushers = [
+                PushWorkerProcess(self.database_url, self.async_mode, env, self.python)
+                for _ in range(self.push_workers)
+            ]
+            for index in range(len(self.pushers)):
+                self.start_push_worker(index)
             self.start_haproxy()
         except BaseException:
             self.stop()
@@ -425,6 +451,8 @@ class Cluster:
         processes.stop(self.haproxy, timeout=5)
         for index in range(len(self.nodes)):
             self.stop_worker(index)
+        for pusher in self.pushers:
+            pusher.stop()
         if self.workdir and self.workdir.exists() and self.log_dir != self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

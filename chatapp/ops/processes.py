@@ -192,3 +192,62 @@ class ServerProcess:
         stop(self.process)
         if self.log_path and self.log_path.exists():
             self.log_path.unlink()
+
+
+# `chat push-worker` without relying on the console script: wsgi.cli() is what it runs
+# (wsgi.py monkey-patches first), argv[1:] is the command.
+PUSH_WORKER_COMMAND = ("-c", "import wsgi; wsgi.cli()", "push-worker")
+PUSH_WORKER_READY = "push worker: delivering"
+
+
+@dataclass
+class PushWorkerProcess:
+    """One ``chat push-worker`` process (no port): it delivers the outbox's pushes."""
+
+    database_url: str
+    async_mode: str = "eventlet"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    python: str = field(default_factory=default_python)
+    process: Process | None = None
+    log_path: Path | None = None
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "CHAT_DATABASE_URL": self.database_url,
+            "CHAT_ASYNC_MODE": self.async_mode,
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+
+    def start(self, timeout: float = 30.0, log_path: Path | None = None) -> PushWorkerProcess:
+        """Start it and wait until its loop runs (the line it logs then)."""
+        if log_path is None:
+            fd, name = tempfile.mkstemp(prefix="chat-push-worker-", suffix=".log")
+            os.close(fd)
+            log_path = Path(name)
+        self.log_path = log_path
+        self.process = spawn([self.python, *PUSH_WORKER_COMMAND], env=self.env(), log_path=self.log_path)
+        deadline = time.monotonic() + timeout
+        while PUSH_WORKER_READY not in self.log():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = self.log()
+                self.stop()
+                raise RuntimeError(f"push worker did not start (exit {self.process.returncode}):\n{log}")
+            time.sleep(0.05)
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return alive(self.process)
+
+    def log(self, tail: int = 5000) -> str:
+        return read_tail(self.log_path, tail)
+
+    def kill(self) -> None:
+        kill(self.process)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM (SIGKILL after ``timeout``); the exit status."""
+        stop(self.process, timeout)
+        return None if self.process is None else self.process.returncode

@@ -9,6 +9,7 @@ in production) lets development and tests use ``http`` and local services.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from urllib.parse import SplitResult, urlsplit
 
@@ -50,11 +51,16 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
+# Any whitespace (str.isspace: Unicode spaces too), C0 controls, DEL. One regex
+# search instead of a Python loop over the URL: parse runs at every push.
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def parse(url: str, *, allow_insecure: bool) -> SplitResult:
     """The URL's own shape (no lookup): scheme, no credentials, a host, a port."""
     if not isinstance(url, str) or not url or len(url) > MAX_ENDPOINT_CHARS:
         raise EndpointRefused(f"must be a URL of at most {MAX_ENDPOINT_CHARS} characters")
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+    if _SPACE_OR_CONTROL.search(url):
         raise EndpointRefused("must not contain spaces or control characters")
     try:
         parts = urlsplit(url)

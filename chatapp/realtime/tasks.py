@@ -115,6 +115,12 @@ class Tasks:
             self._push_started = True
         self.socketio.start_background_task(self._push_loop)
 
+    def run_push_loop(self) -> None:
+        """The push loop in the caller's thread, until ``closed`` (``chat push-worker``)."""
+        with self._lock:
+            self._push_started = True
+        self._push_loop()
+
     def _push_loop(self) -> None:
         cfg = self.app.config
         failures = 0

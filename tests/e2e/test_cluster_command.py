@@ -1,6 +1,6 @@
 """`make cluster` runs deploy/cluster.py in the foreground: it must serve
-through the load balancer, restart a worker that dies, and stop everything
-it started on Ctrl-C (SIGINT)."""
+through the load balancer, restart a worker (or the push worker) that dies,
+and stop everything it started on Ctrl-C (SIGINT)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
 
 
+def push_workers(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if b"push-worker" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+
+
 def wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -72,12 +76,17 @@ def test_cluster_command_serves_restarts_a_dead_worker_and_stops_on_ctrl_c(tmp_p
             first = {name: worker_pid(url, name) for name in ("w1", "w2")}
             assert None not in first.values() and first["w1"] != first["w2"], first
             started = children(process.pid)
-            assert set(first.values()) <= started and len(started) == 3, started  # two workers + haproxy
+            # Two socket workers, haproxy, one `chat push-worker` (the workers run no push loop).
+            assert set(first.values()) <= started and len(started) == 4, started
+            (pusher,) = push_workers(started)
 
             os.kill(first["w1"], signal.SIGKILL)
             # Meanwhile HAProxy redispatches w1's cookie to w2; then the new w1 answers.
             wait_for(lambda: worker_pid(url, "w1") not in (None, *first.values()), 60, "w1 was not restarted")
             assert worker_pid(url, "w2") == first["w2"]
+            os.kill(pusher, signal.SIGKILL)
+            wait_for(lambda: len(push_workers(children(process.pid) - {pusher})) == 1, 60,
+                     "the push worker was not restarted")
             everything = children(process.pid) | started
 
             process.send_signal(signal.SIGINT)
@@ -91,4 +100,5 @@ def test_cluster_command_serves_restarts_a_dead_worker_and_stops_on_ctrl_c(tmp_p
             log.close()
             output = log_path.read_text(errors="replace")
         assert "w1 died" in output and "restarting" in output, output[-3000:]
+        assert "push worker 1 died" in output, output[-3000:]
         assert "cluster: stopping" in output
