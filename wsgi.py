@@ -29,6 +29,10 @@ if ASYNC_MODE == "eventlet":
         # call as under gevent, where nothing else does it.
         # tests/e2e/test_postgres_green.py proves both.
         patch_psycopg()
+    # eventlet unmasks every incoming WebSocket frame in pure Python, byte by byte.
+    from chatapp.realtime.eventlet_websocket import install as _install_eventlet_websocket
+
+    _install_eventlet_websocket()
 elif ASYNC_MODE == "gevent":
     from gevent import monkey
 
