@@ -40,3 +40,18 @@ def map_large_allocations(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
         log.warning("mallopt(M_MMAP_THRESHOLD) refused: freed password hashes stay in RSS")
         return False
     return True
+
+
+def freeze_startup_objects() -> int:
+    """Move everything alive now (modules, the app, SQLAlchemy's metadata and
+    compiled statements: ~125,000 objects) out of the collector's sight.
+
+    A full collection walked them all, ~150 ms on this machine with the event
+    loop stopped, on top of the socket objects it is there for; frozen, they are
+    never scanned again (they live as long as the process anyway). Returns how
+    many were frozen."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
