@@ -128,7 +128,8 @@ test("push: the prompt after the first conversation, Turn on subscribes, a push 
   // Sign out: the server drops the subscriptions with the token, the browser's is unsubscribed too.
   await b.page.evaluate(() => (window as unknown as { chat: { connect(): void } }).chat.connect());
   await b.page.evaluate(() => (location.hash = "#/"));
-  await b.page.getByRole("button", { name: "Sign out" }).click();
+  await b.page.getByRole("link", { name: "Settings" }).click();
+  await b.page.getByRole("button", { name: "Sign out", exact: true }).click();
   await expect(b.page.getByRole("heading", { name: "Sign in" })).toBeVisible();
   expect((await pushRecord(b.page)).unsubscribed).toBe(1);
   await expect(api(BASE, "GET", "/push/subscriptions", bobToken)).rejects.toThrow(/401/);

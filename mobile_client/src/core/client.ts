@@ -14,8 +14,9 @@ import { quoteOf } from "./replies";
 import { formatSize } from "./attachments";
 import type { PendingAttachment } from "./outbox";
 import { fetchUploader, MemoryFileStore, Uploads, uploadsDone, type FileStore, type LocalFile, type Uploader } from "./uploads";
-import { LIMITS, SERVER_EVENTS, type Conversation, type Id, type Message, type ReadyPayload, type ReplyPreview, type SendPayload, type SyncAck, type User } from "./types";
+import { LIMITS, SERVER_EVENTS, type AccountExport, type Conversation, type Id, type Message, type ReadyPayload, type ReplyPreview, type SendPayload, type SessionRevokedPayload, type SyncAck, type Token, type User, type UserUpdatedPayload } from "./types";
 import { uuidv4 } from "./uuid";
+import { MessageSearch } from "./search";
 
 export interface ChatClientOptions {
   /** Server origin, "" for same origin (the PWA). */
@@ -49,6 +50,9 @@ interface Session {
   token: string;
   user: User;
 }
+
+/** Why the session ended by itself: a `session:revoked` reason, or none for a refused token. */
+export type SignedOutReason = SessionRevokedPayload["reason"];
 
 export interface SendOptions {
   /** v2: the message this one replies to (a held Message, or the quote of one). */
@@ -106,7 +110,9 @@ export class ChatClient {
   private typingSentAt: Record<string, number> = {};
   /** How many connects have completed (ready + conversations + sync); tests and UIs can wait on it. */
   readyCount = 0;
-  private unauthorizedFns = new Set<() => void>();
+  /** The token of a sign-out (or account closing) in progress here: its `session:revoked` is expected. */
+  private leaving: string | null = null;
+  private unauthorizedFns = new Set<(reason?: SignedOutReason) => void>();
   private errorFns = new Set<(e: unknown) => void>();
 
   constructor(private readonly opts: ChatClientOptions) {
@@ -155,7 +161,12 @@ export class ChatClient {
     return this.session?.token ?? null;
   }
 
-  onUnauthorized(fn: () => void): () => void {
+  /**
+   * The session ended without this device asking: the token was refused, or the server
+   * revoked it (`session:revoked`: a password change elsewhere, a sign-out of this device from
+   * another one, the account closed). Local state is already gone when `fn` runs.
+   */
+  onUnauthorized(fn: (reason?: SignedOutReason) => void): () => void {
     this.unauthorizedFns.add(fn);
     return () => this.unauthorizedFns.delete(fn);
   }
@@ -211,6 +222,7 @@ export class ChatClient {
 
   /** Revokes the token server-side (best effort), then forgets everything stored locally. */
   async logout(): Promise<void> {
+    this.leaving = this.session?.token ?? null;
     try {
       if (this.session) await this.rest.logout();
     } catch {
@@ -231,6 +243,7 @@ export class ChatClient {
   private async forget(): Promise<void> {
     this.transport.disconnect();
     this.session = null;
+    this.leaving = null;
     this.uploads.stop();
     for (const e of this.outbox.list()) await this.outbox.discard(e.client_id);
     await this.storage.removeItem(this.sessionKey);
@@ -264,11 +277,7 @@ export class ChatClient {
   private wireTransport(): void {
     const t = this.transport;
     t.onStatus((status, name) => this.store.dispatch({ type: "connection", status, transport: name }));
-    t.onUnauthorized(() => {
-      void this.forget().then(() => {
-        for (const fn of this.unauthorizedFns) fn();
-      });
-    });
+    t.onUnauthorized(() => this.signedOut());
     for (const name of SERVER_EVENTS) {
       t.on(name, (payload: never) => this.onServerEvent(name, payload));
     }
@@ -295,6 +304,27 @@ export class ChatClient {
     }
     // The server may have lost events for us (its message queue reconnected): catch up.
     if (name === "resync") void this.sync();
+    if (name === "user:updated") this.adoptMe((payload as UserUpdatedPayload).user);
+    // Revoked (a password change or a sign-out elsewhere, the account closed): the server
+    // disconnects this socket next. Sign out now rather than after a refused reconnect.
+    if (name === "session:revoked") this.signedOut((payload as SessionRevokedPayload).reason);
+  }
+
+  /** Ends the local session once (a refused token and `session:revoked` may both arrive). */
+  private signedOut(reason?: SignedOutReason): void {
+    const token = this.session?.token;
+    // Not for the sign-out or account closing this device asked for: that ends on its own.
+    if (!token || token === this.leaving) return;
+    void this.forget().then(() => {
+      for (const fn of this.unauthorizedFns) fn(reason);
+    });
+  }
+
+  /** Our own profile changed (here or on another device): the saved session follows. */
+  private adoptMe(user: User): void {
+    if (!this.session || user.id !== this.session.user.id) return;
+    this.session = { ...this.session, user: { ...this.session.user, ...user } };
+    void this.storage.setItem(this.sessionKey, JSON.stringify(this.session)).catch((e: unknown) => this.report(e));
   }
 
   private async afterReady(): Promise<void> {
@@ -313,6 +343,7 @@ export class ChatClient {
     // Presence is live state, not versioned, so catch-up cannot carry it: who is online now
     // comes from a REST refresh in the background (nothing waits for it).
     if (this.syncV2) void this.refreshPresence();
+    if (this.syncV2) void this.loadBlocks();
   }
 
   /** Own echoes settle the outbox; others' messages get a delivered receipt; gaps get a sync. */
@@ -739,6 +770,93 @@ export class ChatClient {
    */
   registerPush(sub: PushSubscriptionRequest): Promise<PushSubscriptionInfo> {
     return this.rest.subscribePush(sub);
+  }
+
+  // ------------------------------------------------------------ v2: search
+
+  /** A search box's state and paging (`conversationId`: only that conversation). */
+  messageSearch(conversationId: Id | null = null): MessageSearch {
+    return new MessageSearch(this.rest, conversationId);
+  }
+
+  // ------------------------------------------------------------ v2: account and safety
+
+  /** A new display name; the answer is applied at once (others get `user:updated`). */
+  async updateProfile(displayName: string): Promise<User> {
+    const user = await this.rest.updateMe({ display_name: displayName.trim() });
+    this.store.dispatch({ type: "user:updated", payload: { user }, at: this.now() });
+    this.adoptMe(user);
+    return user;
+  }
+
+  /**
+   * Changes the password; this device stays signed in, every other login of the account is
+   * signed out by the server. A wrong current password is ChatError `forbidden`.
+   */
+  changePassword(current: string, next: string): Promise<void> {
+    return this.rest.changePassword(current, next);
+  }
+
+  /** Closes the account (password required; `forbidden` when wrong), then forgets it here. */
+  async closeAccount(password: string): Promise<void> {
+    this.leaving = this.session?.token ?? null;
+    try {
+      await this.rest.deleteMe(password);
+    } catch (e) {
+      this.leaving = null;
+      throw e;
+    }
+    await this.forget();
+  }
+
+  /** Everything the server holds that the user wrote or registered (`GET /me/export`). */
+  exportData(): Promise<AccountExport> {
+    return this.rest.exportData();
+  }
+
+  /** The account's logins; `current` is this device. */
+  devices(): Promise<Token[]> {
+    return this.rest.tokens();
+  }
+
+  /** Signs one device out (its sockets are disconnected by the server). */
+  revokeDevice(tokenId: Id): Promise<void> {
+    return this.rest.revokeToken(tokenId);
+  }
+
+  /** The users this account blocked, into `state.blocked`. A server without blocks leaves it empty. */
+  async loadBlocks(): Promise<User[]> {
+    try {
+      const users = await this.rest.blocks();
+      this.store.dispatch({ type: "blocks:loaded", users });
+      return users;
+    } catch (e) {
+      if (!(e instanceof ChatError && e.code === "not_found")) this.report(e);
+      return Object.values(this.state.blocked);
+    }
+  }
+
+  /**
+   * Blocks a user: neither can then open a direct conversation with the other or send in
+   * theirs, nor sees the other's presence or typing; group messages still flow.
+   */
+  async block(user: User): Promise<void> {
+    await this.rest.block(user.id);
+    this.store.dispatch({ type: "block:set", user, blocked: true });
+  }
+
+  async unblock(user: User): Promise<void> {
+    await this.rest.unblock(user.id);
+    this.store.dispatch({ type: "block:set", user, blocked: false });
+  }
+
+  isBlocked(userId: Id): boolean {
+    return String(userId) in this.state.blocked;
+  }
+
+  /** Reports a message to the operators; `reason` is 1-1000 characters. */
+  reportMessage(messageId: Id, reason: string): Promise<{ id: Id }> {
+    return this.rest.report(messageId, reason.trim());
   }
 
   async startDirect(userId: Id): Promise<Conversation> {

@@ -33,6 +33,9 @@ export type LocalAction =
   /** v2 replies: the composer quotes a message, or stops quoting. */
   | { type: "reply:start"; conversation_id: Id; message: Message }
   | { type: "reply:cancel"; conversation_id: Id }
+  /** v2 blocks: the server's list (`GET /me/blocks`), and one block or unblock made here. */
+  | { type: "blocks:loaded"; users: User[] }
+  | { type: "block:set"; user: User; blocked: boolean }
   | { type: "reset" };
 
 export type Action = ServerAction | LocalAction;

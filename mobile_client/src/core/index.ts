@@ -1,5 +1,5 @@
 /** Public surface of the client core: import from here in web and React Native apps. */
-export { ChatClient, MAX_ATTACHMENTS, MAX_BODY, type ChatClientOptions, type SendOptions } from "./client";
+export { ChatClient, MAX_ATTACHMENTS, MAX_BODY, type ChatClientOptions, type SendOptions, type SignedOutReason } from "./client";
 export { ChatError, isTransient } from "./errors";
 export { Outbox, type OutboxEntry, type PendingAttachment } from "./outbox";
 export { attachmentsOf, fitBox, formatSize, isImage, type Attachment } from "./attachments";
@@ -24,6 +24,8 @@ export * from "./settings";
 export * from "./mentions";
 export * from "./replies";
 export { holes, type Hole } from "./messages";
+export { codePointIndex, highlightSegments, MessageSearch, SEARCH_MAX_CHARS, SEARCH_PAGE, searchSnippet, toUtf16Ranges, type MarkedSegment, type SearchPage, type SearchQuery, type SearchResult, type SearchState } from "./search";
+export * from "./account";
 export * from "./state";
 export * from "./types";
 export type { Action, LocalAction, ServerAction } from "./events";

@@ -34,6 +34,8 @@ export interface OutboxEntry {
   /** queued: waiting to (re)send; failed: the server refused it for good (shown with retry/discard). */
   state: "queued" | "failed";
   error?: string;
+  /** The refusal's code (`forbidden`: blocked, or no longer allowed to post there). */
+  error_code?: string;
 }
 
 export type Sender = (entry: OutboxEntry) => Promise<Message>;
@@ -123,7 +125,7 @@ export class Outbox {
   async retry(clientId: string): Promise<void> {
     this.entries = this.entries.map((e) =>
       e.client_id === clientId
-        ? { ...e, state: "queued", error: undefined, ...(e.attachments ? { attachments: e.attachments.map((a) => ({ ...a, error: undefined })) } : {}) }
+        ? { ...e, state: "queued", error: undefined, error_code: undefined, ...(e.attachments ? { attachments: e.attachments.map((a) => ({ ...a, error: undefined })) } : {}) }
         : e,
     );
     await this.save();
@@ -168,6 +170,7 @@ export class Outbox {
         }
         now.state = "failed";
         now.error = (err as Error).message;
+        now.error_code = (err as { code?: string }).code;
         await this.save();
       }
     }

@@ -59,10 +59,16 @@ function followOriginals(state: ChatState, action: Action): ChatState {
  * or is still in flight; a repeat) leaves the version to the next sync, which is always safe.
  */
 function advanceVersion(state: ChatState, action: Action): ChatState {
-  const live = liveVersion(action);
-  if (!live) return state;
-  const [id, version] = live;
-  return updateConv(state, id, (c) => (c.version !== null && version === c.version + 1 ? { ...c, version } : c));
+  // `user:updated` changed the member entry of every conversation shared with that user: one
+  // version each, listed in `versions`.
+  const live: [Id, number][] = action.type === "user:updated"
+    ? Object.entries(action.payload.versions ?? {}).map(([id, v]) => [Number(id), v])
+    : [liveVersion(action)].filter((x): x is [Id, number] => x !== null);
+  let s = state;
+  for (const [id, version] of live) {
+    s = updateConv(s, id, (c) => (c.version !== null && version === c.version + 1 ? { ...c, version } : c));
+  }
+  return s;
 }
 
 function liveVersion(action: Action): [Id, number] | null {
@@ -108,6 +114,21 @@ function apply(state: ChatState, action: Action): ChatState {
       delete replying[key];
       return { ...state, replying };
     }
+    case "blocks:loaded": {
+      const blocked: Record<string, User> = {};
+      for (const u of action.users) blocked[String(u.id)] = u;
+      return { ...state, blocked, blocks_loaded: true };
+    }
+    case "block:set": {
+      const key = String(action.user.id);
+      if (action.blocked === key in state.blocked) return state;
+      const blocked = { ...state.blocked };
+      if (action.blocked) blocked[key] = state.users[key] ?? action.user;
+      else delete blocked[key];
+      return { ...state, blocked };
+    }
+    case "user:updated":
+      return applyUserUpdate(state, action.payload.user);
     case "connection":
       return { ...state, connection: action.status, transport: action.transport ?? (action.status === "connected" ? state.transport : null) };
 
@@ -271,6 +292,28 @@ function apply(state: ChatState, action: Action): ChatState {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/**
+ * v2 `user:updated` (a new display name; a closed account turning into "Deleted user"): the
+ * user everywhere the client shows them. Titles, bubbles and mention lists read `users`;
+ * member lists inside conversation objects (and the offline cache) are patched too, with
+ * the live presence kept: the event is about the profile.
+ */
+function applyUserUpdate(state: ChatState, incoming: User): ChatState {
+  const key = String(incoming.id);
+  const held = state.users[key];
+  const user: User = held ? { ...incoming, online: held.online, last_seen_at: incoming.last_seen_at ?? held.last_seen_at } : incoming;
+  let conversations = state.conversations;
+  for (const [cid, c] of Object.entries(state.conversations)) {
+    const members = c.conversation?.members;
+    if (!members?.some((u) => u.id === incoming.id)) continue;
+    if (conversations === state.conversations) conversations = { ...state.conversations };
+    conversations[cid] = { ...c, conversation: { ...c.conversation!, members: members.map((u) => (u.id === incoming.id ? { ...u, ...user, online: u.online } : u)) } };
+  }
+  const blocked = key in state.blocked ? { ...state.blocked, [key]: user } : state.blocked;
+  const me = state.me?.id === incoming.id ? { ...state.me, ...user } : state.me;
+  return { ...state, me, users: { ...state.users, [key]: user }, conversations, blocked };
+}
 
 /** What a deleted message shows, live or from sync alike (PROTOCOL: empty body; v2: no mentions). */
 function deletedFields(): Pick<Message, "deleted" | "body" | "reactions" | "mentions"> {

@@ -1,6 +1,7 @@
 import { ChatError } from "./errors";
+import type { SearchPage, SearchQuery } from "./search";
 import type { SettingsChange } from "./settings";
-import type { Conversation, Id, Message, Room, User } from "./types";
+import type { AccountExport, BlocksAnswer, Conversation, Id, Message, ReportAnswer, Room, Token, User } from "./types";
 
 /** The subset of fetch the client needs; inject RN's fetch, node's, or a test double. */
 export type FetchLike = (
@@ -181,5 +182,53 @@ export class RestClient {
   }
   removeMember(id: Id, user_id: Id): Promise<void> {
     return this.request("DELETE", `/conversations/${id}/members/${user_id}`);
+  }
+
+  // ------------------------------------------------------------ v2: search
+
+  /** Newest first; `next_cursor` null on the last page. `q` empty or over 200 characters: validation_error. */
+  searchMessages(query: SearchQuery): Promise<SearchPage> {
+    const params = [`q=${encodeURIComponent(query.q)}`, `limit=${query.limit ?? 20}`];
+    if (query.conversation_id != null) params.push(`conversation_id=${query.conversation_id}`);
+    if (query.cursor) params.push(`cursor=${encodeURIComponent(query.cursor)}`);
+    return this.request("GET", `/search/messages?${params.join("&")}`);
+  }
+
+  // ------------------------------------------------------------ v2: account and safety
+
+  /** The caller's display name; users who share a conversation get `user:updated`. */
+  async updateMe(changes: { display_name: string }): Promise<User> {
+    return (await this.request<{ user: User }>("PATCH", "/me", changes)).user;
+  }
+  /** 204; every other token of the user is revoked. A wrong current password is 403 forbidden. */
+  changePassword(current_password: string, new_password: string): Promise<void> {
+    return this.request("POST", "/auth/password", { current_password, new_password });
+  }
+  /** Closes the account (204). A wrong password is 403 forbidden. */
+  deleteMe(password: string): Promise<void> {
+    return this.request("DELETE", "/me", { password });
+  }
+  exportData(): Promise<AccountExport> {
+    return this.request("GET", "/me/export");
+  }
+  /** The caller's logins (devices), `current` marking the one making the call. */
+  async tokens(): Promise<Token[]> {
+    return (await this.request<{ tokens: Token[] }>("GET", "/auth/tokens")).tokens;
+  }
+  revokeToken(id: Id): Promise<void> {
+    return this.request("DELETE", `/auth/tokens/${id}`);
+  }
+  block(user_id: Id): Promise<void> {
+    return this.request("POST", `/users/${user_id}/block`);
+  }
+  unblock(user_id: Id): Promise<void> {
+    return this.request("DELETE", `/users/${user_id}/block`);
+  }
+  async blocks(): Promise<User[]> {
+    return (await this.request<BlocksAnswer>("GET", "/me/blocks")).users;
+  }
+  /** 201 `{report: {id}}`; `reason` is 1-1000 characters. */
+  async report(message_id: Id, reason: string): Promise<{ id: Id }> {
+    return (await this.request<ReportAnswer>("POST", `/messages/${message_id}/report`, { reason })).report;
   }
 }

@@ -50,10 +50,17 @@ export interface ChatState {
    * (the server refuses a reply to a deleted message).
    */
   replying: Record<string, ReplyPreview>;
+  /**
+   * v2 blocks: user id -> the users this account blocked (`GET /me/blocks`, then every block
+   * and unblock made here). Who blocked *us* is never told; the server just refuses the send.
+   */
+  blocked: Record<string, User>;
+  /** Whether `blocked` came from the server this session (false: not asked yet, or a v1 server). */
+  blocks_loaded: boolean;
 }
 
 export function initialState(): ChatState {
-  return { me: null, connection: "disconnected", transport: null, users: {}, conversations: {}, total_unread: 0, replying: {} };
+  return { me: null, connection: "disconnected", transport: null, users: {}, conversations: {}, total_unread: 0, replying: {}, blocked: {}, blocks_loaded: false };
 }
 
 export function emptyConversation(id: Id): ConversationState {

@@ -81,6 +81,31 @@ export class WebPush {
     return "subscribed";
   }
 
+  /** Push is on for this account on this device (the settings screen's switch). */
+  get enabled(): boolean {
+    return this.supported && this.choice() === "on" && Notification.permission === "granted";
+  }
+
+  /**
+   * The settings switch off: the server forgets this device's subscription and the browser
+   * drops it, so nothing is pushed here until it is turned on again.
+   */
+  async turnOff(): Promise<void> {
+    this.setChoice("dismissed");
+    this.registered = false;
+    if (!this.supported) return;
+    const reg = await navigator.serviceWorker.getRegistration();
+    const sub = await reg?.pushManager.getSubscription();
+    if (!sub) return;
+    const keys = sub.toJSON().keys ?? {};
+    // The server never echoes endpoints: registering again (idempotent) names its id.
+    if (keys.p256dh && keys.auth) {
+      const info = await this.client.registerPush({ type: "webpush", endpoint: sub.endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth }, device_name: deviceName() });
+      await this.client.rest.unsubscribePush(info.id);
+    }
+    await sub.unsubscribe();
+  }
+
   /**
    * After each connect: re-register when push is on here (the server may have dropped the
    * subscription; a new login on this device needs it bound to the new token).

@@ -9,6 +9,9 @@ import { groupInfoScreen } from "./screens/groupInfo";
 import { listScreen } from "./screens/list";
 import { newChatScreen } from "./screens/newChat";
 import { roomsScreen } from "./screens/rooms";
+import { forgetSearches, searchScreen } from "./screens/search";
+import { settingsScreen } from "./screens/settings";
+import type { SignedOutReason } from "../core/client";
 
 const APP_NAME = "Chat";
 
@@ -24,6 +27,7 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
   let screen: Screen | null = null;
 
   const push = new WebPush(client);
+  let notice: string | null = null;
   const ctx: AppContext = {
     client,
     push,
@@ -36,6 +40,15 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
       toasts.append(t);
       setTimeout(() => t.remove(), 4000);
     },
+    signedOut: (why) => {
+      notice = why;
+      ctx.navigate("#/login");
+    },
+    takeNotice: () => {
+      const n = notice;
+      notice = null;
+      return n;
+    },
   };
 
   function route() {
@@ -45,7 +58,12 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
     let m: RegExpMatchArray | null;
     if (!signedIn) screen = authScreen(ctx);
     else if ((m = hash.match(/^#\/c\/(\d+)\/info$/))) screen = groupInfoScreen(ctx, Number(m[1]));
+    else if ((m = hash.match(/^#\/c\/(\d+)\/search$/))) screen = searchScreen(ctx, Number(m[1]));
+    // A search result: the conversation opened at that message.
+    else if ((m = hash.match(/^#\/c\/(\d+)\/m\/(\d+)$/))) screen = chatScreen(ctx, Number(m[1]), Number(m[2]));
     else if ((m = hash.match(/^#\/c\/(\d+)$/))) screen = chatScreen(ctx, Number(m[1]));
+    else if (hash === "#/search") screen = searchScreen(ctx, null);
+    else if (hash === "#/settings") screen = settingsScreen(ctx);
     else if (hash === "#/new") screen = newChatScreen(ctx);
     else if (hash === "#/rooms") screen = roomsScreen(ctx);
     else screen = listScreen(ctx);
@@ -93,8 +111,11 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
     if (action.type === "ready" && performance.getEntriesByName("chat:ready").length === 0) performance.mark("chat:ready");
     // Push on for this account here: keep the server's copy of the subscription current.
     if (action.type === "ready") push.ensureRegistered().catch((e) => console.warn("push:", e));
-    // Signed out: no picture of the previous account stays reachable in memory.
-    if (action.type === "reset") forgetMedia();
+    // Signed out: no picture or search of the previous account stays reachable in memory.
+    if (action.type === "reset") {
+      forgetMedia();
+      forgetSearches();
+    }
     screen?.update();
     chrome();
   });
@@ -102,9 +123,9 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
     screen?.update();
     chrome();
   });
-  client.onUnauthorized(() => {
+  client.onUnauthorized((reason) => {
     void push.forgetDevice(); // the server dropped this login's subscriptions with the token
-    ctx.navigate("#/login");
+    ctx.signedOut(SIGNED_OUT[reason ?? "expired"]);
   });
   // A tap on a notification while the app is open: the service worker asks to show that conversation.
   if ("serviceWorker" in navigator) {
@@ -135,6 +156,15 @@ export function startApp(root: HTMLElement, client: ChatClient): void {
   document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && void client.foreground());
   route();
 }
+
+/** What the sign-in screen says after the session ended without this device asking. */
+const SIGNED_OUT: Record<SignedOutReason | "expired", string> = {
+  password_changed: "Your password was changed on another device. Sign in with the new password.",
+  logout: "This device was signed out from another device.",
+  account_closed: "This account was closed.",
+  deactivated: "This account was deactivated.",
+  expired: "Your session has ended. Please sign in again.",
+};
 
 let badgeShown = -1;
 

@@ -8,6 +8,10 @@ export interface AppContext {
   push: WebPush;
   navigate(hash: string): void;
   toast(text: string): void;
+  /** The session is over (closed account, revoked elsewhere): the sign-in screen says `why`. */
+  signedOut(why: string): void;
+  /** What the sign-in screen should say once (then forgotten). */
+  takeNotice(): string | null;
 }
 
 export interface Screen {

@@ -93,7 +93,11 @@ export function loadImage(client: ChatClient, img: HTMLImageElement, url: string
 
 /** Saves an attachment under its name: fetched with the token, handed to the browser as a download. */
 export async function download(client: ChatClient, url: string, name: string): Promise<void> {
-  const blob = await fetchBlob(client, url);
+  saveBlob(await fetchBlob(client, url), name);
+}
+
+/** Hands bytes made or fetched in the page to the browser as a download named `name`. */
+export function saveBlob(blob: Blob, name: string): void {
   const objectUrl = URL.createObjectURL(blob);
   const a = document.createElement("a");
   a.href = objectUrl;

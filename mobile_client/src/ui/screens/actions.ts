@@ -11,10 +11,12 @@ interface Options {
   onReact: (emoji: string) => void;
   onEdit: () => void;
   onDelete: () => void;
+  /** v2: someone else's message can be reported to the operators. */
+  onReport?: () => void;
 }
 
 /**
- * Bottom action sheet for one message (reactions, reply, edit, delete). A modal dialog with
+ * Bottom action sheet for one message (reactions, reply, edit, delete, report). A modal dialog with
  * focus moved inside and Escape / backdrop to close, so it works by touch and keyboard.
  */
 export function messageActions(opts: Options): void {
@@ -35,6 +37,7 @@ export function messageActions(opts: Options): void {
     opts.canReply ? h("button", { type: "button", class: "sheet-item", on: { click: act(opts.onReply) } }, "Reply") : null,
     opts.mine ? h("button", { type: "button", class: "sheet-item", on: { click: act(opts.onEdit) } }, "Edit") : null,
     opts.canDelete ? h("button", { type: "button", class: "sheet-item danger", on: { click: act(opts.onDelete) } }, "Delete") : null,
+    opts.onReport && !opts.mine ? h("button", { type: "button", class: "sheet-item", on: { click: act(opts.onReport) } }, "Report") : null,
     h("button", { type: "button", class: "sheet-item", on: { click: close } }, "Cancel"),
   );
   const backdrop = h("div", { class: "backdrop", on: { click: (ev: Event) => ev.target === backdrop && close() } }, sheet);

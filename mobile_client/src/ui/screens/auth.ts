@@ -1,10 +1,14 @@
 import { h } from "../dom";
 import { errorText, type AppContext, type Screen } from "../context";
+import { deviceName } from "../../platform/webPush";
 
 /** Sign in / sign up on one screen, toggled; the token goes to storage via the core. */
 export function authScreen(ctx: AppContext): Screen {
   let mode: "login" | "register" = "login";
   const error = h("p", { class: "error", role: "alert" });
+  // Why the last session ended (a password changed elsewhere, the account closed), said once.
+  const why = ctx.takeNotice();
+  const notice = h("p", { class: "notice", role: "status", hidden: !why }, why ?? "");
   const username = h("input", { id: "auth-username", name: "username", autocomplete: "username", required: true, autocapitalize: "none", spellcheck: false });
   const display = h("input", { id: "auth-display", name: "display_name", autocomplete: "nickname" });
   const password = h("input", { id: "auth-password", name: "password", type: "password", required: true, minLength: 8 });
@@ -33,7 +37,7 @@ export function authScreen(ctx: AppContext): Screen {
           error.textContent = "";
           submit.disabled = true;
           try {
-            if (mode === "login") await ctx.client.login(username.value, password.value, "web");
+            if (mode === "login") await ctx.client.login(username.value, password.value, deviceName());
             else await ctx.client.register(username.value, password.value, display.value || undefined);
             ctx.client.connect();
             ctx.navigate("#/");
@@ -46,6 +50,7 @@ export function authScreen(ctx: AppContext): Screen {
       },
     },
     title,
+    notice,
     h("div", { class: "field" }, h("label", { for: "auth-username" }, "Username"), username),
     displayRow,
     h("div", { class: "field" }, h("label", { for: "auth-password" }, "Password (8+ characters)"), password),

@@ -17,6 +17,10 @@ import { messageActions } from "./actions";
 import { composer } from "./composer";
 import { historyNav } from "./historyNav";
 import { notificationSheet, notificationSummary } from "./settingsSheet";
+import { blockBar } from "../blockBar";
+import { profileSheet } from "../profileSheet";
+import { reportSheet } from "../reportSheet";
+import { senderName } from "../replies";
 
 const TICK_TEXT: Record<Tick | "queued" | "failed", [string, string]> = {
   queued: ["🕓", "Queued, will send when online"],
@@ -36,8 +40,11 @@ interface Item {
   build: () => HTMLElement;
 }
 
-/** One conversation: reverse infinite scroll, day separators, ticks, typing, actions, composer. */
-export function chatScreen(ctx: AppContext, id: number): Screen {
+/**
+ * One conversation: reverse infinite scroll, day separators, ticks, typing, actions, composer.
+ * `focusSeq` (a search result) opens it at that message, highlighted.
+ */
+export function chatScreen(ctx: AppContext, id: number, focusSeq?: number): Screen {
   const { client } = ctx;
   let loadingOlder = false;
   let prepending = false;
@@ -47,7 +54,9 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
 
   const title = h("h1", { class: "chat-title" });
   const subtitle = h("p", { class: "chat-sub", "aria-live": "polite" });
-  const avatarSlot = h("span", { class: "avatar-slot" });
+  // The avatar opens the person's profile (direct) or the group's details.
+  const avatarSlot = h("button", { type: "button", class: "avatar-slot", on: { click: () => openProfile() } });
+  const searchLink = h("a", { class: "btn", href: `#/c/${id}/search`, "aria-label": "Search in this conversation" }, "🔍");
   const infoLink = h("a", { class: "btn", href: `#/c/${id}/info`, "aria-label": "Conversation details" }, "Info");
   const bell = h("button", { type: "button", class: "btn bell", "aria-label": "Notification settings", on: { click: () => notificationSheet(ctx, id) } }, "🔔");
   const header = h(
@@ -56,6 +65,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     h("a", { href: "#/", class: "btn back", "aria-label": "Back to conversations" }, "‹"),
     avatarSlot,
     h("div", { class: "chat-head" }, title, subtitle),
+    searchLink,
     bell,
     infoLink,
   );
@@ -73,7 +83,8 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
   const joinBar = h("div", { class: "join-bar", hidden: true },
     h("button", { type: "button", class: "primary", on: { click: () => void join() } }, "Join this room"),
   );
-  const footer = h("footer", { class: "chat-foot" }, nav.toLatest, typingLine, ...input.parts, joinBar);
+  const blocked = blockBar(ctx);
+  const footer = h("footer", { class: "chat-foot" }, nav.toLatest, typingLine, ...input.parts, joinBar, blocked.el);
 
   const timer = setInterval(() => renderTyping(), 1000);
   const onVisible = () => {
@@ -98,6 +109,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       conversationSeen(id);
       update();
       scroller.scrollTop = scroller.scrollHeight;
+      if (focusSeq !== undefined) await nav.jumpTo(focusSeq);
       maybeLoadOlder();
     } catch (e) {
       // Offline with cached messages on screen: not an error, it opens once connected (update()).
@@ -148,6 +160,17 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     typingLine.textContent = names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
   }
 
+  function peer() {
+    const c = conv();
+    return c?.conversation?.type === "direct" ? otherMembers(client.state, c)[0] : undefined;
+  }
+
+  function openProfile() {
+    const p = peer();
+    if (p) profileSheet(ctx, p, { inDirect: true });
+    else if (conv()?.conversation?.type === "group") ctx.navigate(`#/c/${id}/info`);
+  }
+
   function tickEl(status: Tick | "queued" | "failed"): HTMLElement {
     const [glyph, label] = TICK_TEXT[status];
     return h("span", { class: `tick ${status}`, "aria-label": label, title: label, dataset: { status } }, glyph);
@@ -161,8 +184,8 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     const reactions = Object.entries(m.reactions ?? {}).filter(([, ids]) => ids.length > 0);
     const el = h(
       "div",
-      { class: `msg ${mine ? "mine" : "theirs"}${m.deleted ? " deleted" : ""}`, dataset: { id: String(m.id), seq: String(m.seq) } },
-      showSender && !mine ? h("span", { class: "sender" }, sender?.display_name ?? `User ${m.sender_id}`) : null,
+      { class: `msg ${mine ? "mine" : "theirs"}${m.deleted ? " deleted" : ""}${m.seq === focusSeq ? " hit" : ""}`, dataset: { id: String(m.id), seq: String(m.seq) } },
+      showSender && !mine ? h("span", { class: "sender" }, sender?.display_name || sender?.username || `User ${m.sender_id}`) : null,
       m.reply_to && !m.deleted ? quoteView(s, m.reply_to, heldMessage(c, m.reply_to.id), () => void nav.jumpTo(m.reply_to!.seq)) : null,
       m.deleted ? null : attachmentsView(client, attachmentsOf(m), (e) => ctx.toast(errorText(e))),
       m.deleted || m.body ? h("p", { class: "body" }, m.deleted ? "This message was deleted" : bodyWithMentions(m)) : null,
@@ -218,6 +241,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
         pendingAttachmentsView(client, e, (key) => void client.cancelUpload(e.client_id, key).catch((err) => ctx.toast(errorText(err)))),
         e.body ? h("p", { class: "body" }, e.body) : null,
         h("span", { class: "meta" }, h("time", null, timeOf(e.created_at)), tickEl(status)),
+        e.state === "failed" ? h("span", { class: "failed-text", title: e.error ?? "" }, failedText(e)) : null,
         e.state === "failed"
           ? h("span", { class: "failed-actions" },
               h("button", { type: "button", class: "link", on: { click: () => void client.retrySend(e.client_id) } }, "Retry"),
@@ -240,6 +264,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       onReact: (emoji) => void client.toggleReaction(m, emoji).catch((e) => ctx.toast(errorText(e))),
       onEdit: () => input.startEditing(m),
       onDelete: () => void client.deleteMessage(m).catch((e) => ctx.toast(errorText(e))),
+      onReport: () => reportSheet(ctx, m),
     });
   }
 
@@ -261,7 +286,9 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       const showSender = group && m.sender_id !== prevSender;
       prevSender = m.sender_id;
       const tick = tickFor(client.state, c, m);
-      const sig = [m.body, m.edited_at, m.deleted, JSON.stringify(m.reactions), JSON.stringify(m.mentions ?? []), tick, showSender, JSON.stringify(m.reply_to ?? null), attachmentsOf(m).map((a) => a.id).join(",")].join("|");
+      // Names are in it: a rename (user:updated) redraws the bubbles and quotes that show it.
+      const names = `${showSender ? senderName(client.state, m.sender_id) : ""}/${m.reply_to ? senderName(client.state, m.reply_to.sender_id) : ""}`;
+      const sig = [m.body, m.edited_at, m.deleted, JSON.stringify(m.reactions), JSON.stringify(m.mentions ?? []), tick, showSender, JSON.stringify(m.reply_to ?? null), attachmentsOf(m).map((a) => a.id).join(","), names].join("|");
       out.push({ key: `m:${m.id}`, sig, build: () => bubble(c, m, showSender) });
       const gap = gaps.get(m.seq);
       if (gap) {
@@ -272,7 +299,7 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
     for (const e of client.outbox.list(id)) {
       // Progress is not in the signature: bars move in place (updateProgress), bubbles stay.
       const files = (e.attachments ?? []).map((a) => `${a.key}:${a.upload?.id ?? ""}:${a.error ?? ""}`).join(",");
-      out.push({ key: `q:${e.client_id}`, sig: `${e.state}|${e.reply_to?.id ?? ""}|${files}`, build: () => queuedBubble(e) });
+      out.push({ key: `q:${e.client_id}`, sig: `${e.state}|${e.error_code ?? ""}|${e.reply_to?.id ?? ""}|${files}`, build: () => queuedBubble(e) });
     }
     return out;
   }
@@ -338,8 +365,9 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       subtitle.textContent = navigator.onLine ? "connecting…" : "waiting for network…";
       infoLink.hidden = convObj?.type !== "group";
     } else if (convObj?.type === "direct") {
-      const peer = otherMembers(s, c)[0];
-      subtitle.textContent = peer?.online ? "online" : peer?.last_seen_at ? `last seen ${shortWhen(peer.last_seen_at)} ${timeOf(peer.last_seen_at)}` : "offline";
+      const p = peer();
+      // Blocked either way, presence stops flowing: what is held would only go stale.
+      subtitle.textContent = p && client.isBlocked(p.id) ? "blocked" : p?.online ? "online" : p?.last_seen_at ? `last seen ${shortWhen(p.last_seen_at)} ${timeOf(p.last_seen_at)}` : "offline";
       infoLink.hidden = true;
     } else if (convObj) {
       const online = convObj.members.filter((u) => s.users[String(u.id)]?.online).length;
@@ -347,11 +375,14 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       infoLink.hidden = false;
     }
     const member = convObj?.is_member !== false;
-    input.form.hidden = !member;
+    const other = peer();
+    const blockedPeer = other && client.isBlocked(other.id) ? other : null;
+    blocked.show(blockedPeer);
+    input.form.hidden = !member || Boolean(blockedPeer);
     joinBar.hidden = member;
     input.update(c, mayPost());
-    const peer = convObj?.type === "direct" ? otherMembers(s, c)[0] : undefined;
-    replace(avatarSlot, avatar(peer?.id ?? c.id, t, s.connection === "connected" && peer?.online, convObj?.type === "group"));
+    avatarSlot.setAttribute("aria-label", other ? `Profile of ${other.display_name || other.username}` : "Group details");
+    replace(avatarSlot, avatar(other?.id ?? c.id, t, s.connection === "connected" && other?.online && !blockedPeer, convObj?.type === "group"));
     renderMessages(c);
     renderTyping();
   }
@@ -372,6 +403,12 @@ export function chatScreen(ctx: AppContext, id: number): Screen {
       document.removeEventListener("visibilitychange", onVisible);
     },
   };
+}
+
+/** "Couldn't send", and why when the server said something a person can act on. */
+function failedText(e: OutboxEntry): string {
+  if (e.error_code === "forbidden") return "Couldn't send: you can't message here";
+  return "Couldn't send";
 }
 
 /** Long-press on touch opens the actions; desktop uses right-click or the ⋯ button. */

@@ -1,6 +1,7 @@
 import { h, replace } from "../dom";
 import { avatar } from "../avatar";
 import { userSearch } from "../userSearch";
+import { profileSheet } from "../profileSheet";
 import { errorText, type AppContext, type Screen } from "../context";
 
 /** Group details: members with roles and presence, add/remove (owner/admin), leave. */
@@ -42,7 +43,9 @@ export function groupInfoScreen(ctx: AppContext, id: number): Screen {
       const role = c.roles?.[String(u.id)] ?? "member";
       return h("li", { class: "member" },
         avatar(u.id, u.display_name || u.username, u.online),
-        h("span", { class: "member-main" }, h("strong", null, u.display_name), h("span", { class: "muted" }, `@${u.username} · ${role}${u.online ? " · online" : ""}`)),
+        // The name opens the person's profile (Message, Block).
+        h("button", { type: "button", class: "member-main member-open", "aria-label": `Profile of ${u.display_name}`, on: { click: () => profileSheet(ctx, u) } },
+          h("strong", null, u.display_name), h("span", { class: "muted" }, `@${u.username} · ${role}${u.online ? " · online" : ""}`)),
         manager && u.id !== s.me?.id && role !== "owner"
           ? h("button", { type: "button", class: "btn", "aria-label": `Remove ${u.display_name}`, on: { click: () => void remove(u.id) } }, "Remove")
           : null,

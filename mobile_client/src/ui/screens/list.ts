@@ -15,23 +15,20 @@ export function listScreen(ctx: AppContext): Screen {
   const empty = h("p", { class: "empty" }, "No conversations yet. Start one with ", h("strong", null, "New"), " or join a room.");
   const meName = h("span", { class: "me-name" });
   const prompt = pushPrompt(ctx);
+  // Our own avatar opens the settings (profile, password, devices, blocks, sign out).
+  const settings = h("a", { href: "#/settings", class: "me-link", "aria-label": "Settings" });
 
   const header = h(
     "header",
     { class: "bar" },
     h("div", { class: "title-block" }, h("h1", null, "Chats"), meName),
     h("nav", { class: "actions" },
+      h("a", { href: "#/search", class: "btn", "aria-label": "Search messages" }, "🔍"),
       h("a", { href: "#/rooms", class: "btn", "aria-label": "Browse public rooms" }, "Rooms"),
       h("a", { href: "#/new", class: "btn primary", "aria-label": "New conversation" }, "New"),
-      h("button", { type: "button", class: "btn", on: { click: () => void signOut() } }, "Sign out"),
+      settings,
     ),
   );
-
-  async function signOut() {
-    await ctx.push.forgetDevice();
-    await client.logout();
-    ctx.navigate("#/login");
-  }
 
   function row(c: ConversationState): HTMLElement {
     const s = client.state;
@@ -79,7 +76,8 @@ export function listScreen(ctx: AppContext): Screen {
 
   function update() {
     const s = client.state;
-    meName.textContent = s.me ? `@${s.me.username}` : "";
+    meName.textContent = s.me ? `${s.me.display_name} · @${s.me.username}` : "";
+    if (s.me) replace(settings, avatar(s.me.id, s.me.display_name || s.me.username));
     const convs = sortedConversations(s).filter((c) => c.conversation?.is_member !== false);
     // Rows are rebuilt on every change (presence, typing, counts): keep a keyboard user's place.
     const focused = list.contains(document.activeElement) ? document.activeElement?.getAttribute("href") : null;
