@@ -6,19 +6,19 @@ could switch them back on. Closing is the user's own and final: on top of that
 the user leaves every group (ownership passes on as when an owner leaves), and
 from then on reads as "Deleted user" wherever a User appears (models.user). Their
 messages stay in the others' history; their direct conversations stay readable
-but take no new messages (services/blocks.check_direct_send). The username stays
+but take no new messages (their ``posting`` is ``blocks.NOBODY_POSTS``). The username stays
 taken: nobody can register it and appear as the author of the old messages.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..extensions import db
 from ..models import Conversation, Membership, User
-from ..models.conversation import GROUP
+from ..models.conversation import DIRECT, GROUP
 from ..timeutil import utcnow
-from . import accounts, conversations, profile
+from . import accounts, blocks, conversations, profile
 from .validation import string
 
 
@@ -39,6 +39,12 @@ def close_account(user: User, password: object, client_ip: str | None = None) ->
     closing = db.session.get_one(User, user_id)
     closing.active = False
     closing.closed_at = utcnow()
+    # Their direct conversations stay readable and take no new messages.
+    db.session.execute(
+        update(Conversation).where(Conversation.id.in_(
+            select(Membership.conversation_id).where(Membership.user_id == user_id)
+        ), Conversation.type == DIRECT).values(posting=blocks.NOBODY_POSTS)
+    )
     # Their direct conversations' member lists now show "Deleted user": new versions,
     # and user:updated (their own devices get it too, before they are disconnected).
     profile.announce(closing)

@@ -123,6 +123,8 @@ def send_message(
         raise Forbidden("only admins may post in this room")
     if direct_key is not None:
         # Direct conversations only (groups pay nothing): a blocked pair, or a closed account.
+        if posting == blocks.NOBODY_POSTS:
+            blocks.refuse_direct_send()
         blocks.check_direct_send(sender.id, direct_key)
     quoted = None
     if quoted_id is not None:
@@ -145,6 +147,9 @@ def send_message(
         if posting == "admins" and role not in MANAGERS:
             db.session.rollback()
             raise Forbidden("only admins may post in this room")
+        if posting == blocks.NOBODY_POSTS:
+            db.session.rollback()  # the other closed their account meanwhile
+            blocks.refuse_direct_send()
         # Under the lock: exactly the members of this moment.
         mentioned = mentions.members_named(cid, text_body)
         row = {"conversation_id": cid, "seq": seq, "sender_id": sender.id, "body": text_body, "client_id": key,

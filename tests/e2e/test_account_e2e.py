@@ -158,3 +158,34 @@ def test_closing_an_account_disconnects_it_everywhere_and_contacts_see_the_delet
     ack = later.call("sync", {"cursors": {str(cid): 0}, "versions": {str(cid): 0}})
     assert ack["ok"] and [m["sender_id"] for m in ack["messages"]] == [alice["user"]["id"]]
     assert deleted in ack["conversations"][0]["members"]
+
+
+def test_a_block_hides_presence_and_typing_both_ways_across_workers_but_not_group_messages(cluster, devices):
+    alice, bob, carol = register(cluster), register(cluster), register(cluster)
+    ids = [bob["user"]["id"], carol["user"]["id"]]
+    group = alice["api"].post("/conversations", json={"type": "group", "name": "g", "member_ids": ids}).json()
+    gid = group["conversation"]["id"]
+    assert alice["api"].post(f"/users/{bob['user']['id']}/block").status_code == 204
+    alice_device = devices(alice["token"], 0)
+    carol_device = devices(carol["token"], 0)
+    bob_device = devices(bob["token"], 1)  # bob comes online on the other worker
+
+    carol_device.wait_for("presence", lambda p: p["user_id"] == bob["user"]["id"] and p["online"])
+    assert bob_device.call("typing", {"conversation_id": gid, "typing": True})["ok"]
+    assert alice_device.call("typing", {"conversation_id": gid, "typing": True})["ok"]
+    carol_device.wait_for("typing", lambda t: t["user_id"] == bob["user"]["id"])
+    carol_device.wait_for("typing", lambda t: t["user_id"] == alice["user"]["id"])
+    sent = bob_device.call("message:send", {"conversation_id": gid, "body": "still here", "client_id": "g-1"})
+    assert sent["ok"], sent
+    alice_device.wait_for("message:new", lambda m: m["message"]["id"] == sent["message"]["id"])
+    time.sleep(0.3)
+    assert [p for p in alice_device.of("presence") if p["user_id"] == bob["user"]["id"]] == []
+    assert [t for t in alice_device.of("typing") if t["user_id"] == bob["user"]["id"]] == []
+    assert [t for t in bob_device.of("typing") if t["user_id"] == alice["user"]["id"]] == []
+    # And the other way: alice going offline is told to carol, not to bob.
+    alice_device.close()
+    carol_device.wait_for("presence", lambda p: p["user_id"] == alice["user"]["id"] and not p["online"])
+    time.sleep(0.3)
+    assert [p for p in bob_device.of("presence") if p["user_id"] == alice["user"]["id"]] == []
+    dm = bob["api"].post("/conversations", json={"type": "direct", "user_id": alice["user"]["id"]})
+    assert dm.status_code == 403 and dm.json()["error"]["code"] == "forbidden"

@@ -32,9 +32,14 @@ ENDPOINTS = [
     ("POST", "/conversations/{c}/delivered"), ("GET", "/rooms"), ("POST", "/conversations/{c}/join"),
     ("POST", "/conversations/{c}/members"), ("PATCH", "/conversations/{c}/members/{u}"),
     ("DELETE", "/conversations/{c}/members/{u}"), ("GET", "/openapi.json"), ("POST", "/sync"),
+    # v2 account and safety
+    ("PATCH", "/me"), ("DELETE", "/me"), ("GET", "/me/export"), ("POST", "/auth/password"),
+    ("POST", "/users/{u}/block"), ("DELETE", "/users/{u}/block"), ("GET", "/me/blocks"),
+    ("POST", "/messages/{m}/report"),
 ]
 # Endpoints that end the caller's session get a throwaway token (see _token_for).
-SESSION_ENDING = {("POST", "/auth/logout"), ("DELETE", "/auth/tokens/{t}")}
+SESSION_ENDING = {("POST", "/auth/logout"), ("DELETE", "/auth/tokens/{t}"), ("POST", "/auth/password"),
+                  ("DELETE", "/me")}
 IN_PROCESS_EXAMPLES = 1500
 REAL_EXAMPLES = 250
 
@@ -49,7 +54,8 @@ query = st.dictionaries(
     st.one_of(st.text(max_size=20), st.integers(-5, 2**64).map(str), st.just("")), max_size=3,
 )
 BODY_FIELDS = ["username", "password", "display_name", "device_name", "type", "user_id", "name", "member_ids",
-               "visibility", "posting", "body", "client_id", "emoji", "seq", "role"]
+               "visibility", "posting", "body", "client_id", "emoji", "seq", "role", "current_password",
+               "new_password", "reason"]
 plausible_body = st.fixed_dictionaries({}, optional={
     "username": st.one_of(st.text(max_size=40), any_json), "password": st.one_of(st.text(max_size=20), any_json),
     "type": st.one_of(st.sampled_from(["direct", "group", "x"]), any_json),
@@ -66,6 +72,8 @@ plausible_body = st.fixed_dictionaries({}, optional={
                           any_json),
     "limit": st.one_of(st.integers(-2, 2000), any_json),
     "display_name": any_json, "device_name": any_json,
+    "current_password": st.one_of(st.text(max_size=20), any_json),
+    "new_password": st.one_of(st.text(max_size=20), any_json), "reason": st.one_of(st.text(max_size=30), any_json),
 })
 body = st.one_of(
     st.tuples(st.just("json"), st.one_of(plausible_body, plausible_body, shaped_payload(), any_json)),

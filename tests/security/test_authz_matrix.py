@@ -28,7 +28,7 @@ UNAUTHENTICATED = ("anonymous", "revoked_bearer", "logged_out_cookie")
 PRINCIPALS = (*UNAUTHENTICATED, "non_member", "member", "member_cookie", "admin", "owner")
 EVENTS = ("send", "edit", "delete", "react", "unreact", "typing", "read", "delivered", "sync")
 ENDPOINTS = ("get", "history", "send", "edit", "delete", "react", "unreact", "read", "delivered", "rename",
-             "add_member", "set_role", "remove_member")
+             "add_member", "set_role", "remove_member", "report")
 
 # ---------------------------------------------------------------- the expected table
 # The target is a private group created by "owner", with "admin", "member" and the spy;
@@ -45,7 +45,7 @@ EXPECTED_SOCKET = {
 }
 _MEMBER_REST = {"get": "ok", "history": "ok", "send": "ok", "edit": "forbidden", "delete": "forbidden", "react": "ok",
                 "unreact": "ok", "read": "ok", "delivered": "ok", "rename": "forbidden", "add_member": "forbidden",
-                "set_role": "forbidden", "remove_member": "forbidden"}
+                "set_role": "forbidden", "remove_member": "forbidden", "report": "ok"}
 EXPECTED_REST = {
     **{p: dict.fromkeys(ENDPOINTS, "unauthorized") for p in UNAUTHENTICATED},
     "non_member": dict.fromkeys(ENDPOINTS, "not_found"),
@@ -128,7 +128,8 @@ class World:
         try:
             # users.last_seen_at is left out: presence writes it when any socket closes.
             tables = {"users": "id, username, display_name, password_hash, active", "conversations": "*",
-                      "memberships": "*", "messages": "*", "reactions": "*", "api_tokens": "id, user_id, revoked_at"}
+                      "memberships": "*", "messages": "*", "reactions": "*", "api_tokens": "id, user_id, revoked_at",
+                      "reports": "*"}
             return {table: sorted(map(tuple, conn.execute(f"SELECT {columns} FROM {table}")))
                     for table, columns in tables.items()}
         finally:
@@ -217,6 +218,7 @@ def _rest_outcome(world: World, principal: str, endpoint: str, mid: int) -> str:
         "add_member": ("POST", f"/conversations/{c}/members", {"user_id": world.uid("newcomer")}),
         "set_role": ("PATCH", f"/conversations/{c}/members/{world.uid('spy')}", {"role": "member"}),
         "remove_member": ("DELETE", f"/conversations/{c}/members/{world.uid('victim')}", None),
+        "report": ("POST", f"/messages/{mid}/report", {"reason": "matrix"}),
     }
     method, path, body = calls[endpoint]
     response = api.request(method, b + path, json=body, timeout=10)
