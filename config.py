@@ -172,6 +172,12 @@ class Config:
     RATE_REACTION_PER_SECOND = _env_float("RATE_REACTION_PER_SECOND", 1.0)
     RATE_GROUP_CHANGE_BURST = _env_int("RATE_GROUP_CHANGE_BURST", 20)
     RATE_GROUP_CHANGE_PER_SECOND = _env_float("RATE_GROUP_CHANGE_PER_SECOND", 0.2)
+    # v2: a display-name change tells every contact and raises the version of every
+    # conversation of the user; reports reach a person (the operator), not a script.
+    RATE_PROFILE_BURST = _env_int("RATE_PROFILE_BURST", 10)
+    RATE_PROFILE_PER_SECOND = _env_float("RATE_PROFILE_PER_SECOND", 1 / 60)
+    RATE_REPORT_BURST = _env_int("RATE_REPORT_BURST", 10)
+    RATE_REPORT_PER_SECOND = _env_float("RATE_REPORT_PER_SECOND", 1 / 60)
     MAX_CONNECTIONS_PER_USER = _env_int("MAX_CONNECTIONS_PER_USER", 20)
     # Load shedding: a worker processes at most this many sends at once; the
     # excess gets `unavailable` with retry_after at once (counted in chat_shed_total).
