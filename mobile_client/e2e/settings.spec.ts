@@ -156,6 +156,8 @@ test("close account: a wrong password is said inline; then signed out, sign-in r
   // Bob's open conversation now reads "Deleted user"; the message stays and renders.
   await expect(b.page.locator(".chat-title")).toHaveText("Deleted user");
   await expect(b.page.locator(".msg.theirs", { hasText: "Hi Bob" })).toBeVisible();
+  await expect(b.page.locator(".block-bar")).toContainText("This account was closed");
+  await expect(b.page.getByLabel("Message", { exact: true })).toBeHidden();
   await expect(b.page.getByRole("button", { name: "Profile of Deleted user" })).toContainText("DU");
   await b.page.getByRole("button", { name: "Profile of Deleted user" }).click();
   await expect(b.page.getByRole("dialog", { name: /Profile of/ })).toContainText("This account was closed");

@@ -6,9 +6,9 @@ import { confirmSheet } from "./sheet";
 /**
  * In place of the composer, in a direct conversation with someone this account blocked:
  * "You blocked Bob." with Unblock. (Being blocked is never shown: the server refuses the
- * send, and the bubble says it couldn't be sent.)
+ * send, and the bubble says it couldn't be sent.) With a closed account: nobody to write to.
  */
-export function blockBar(ctx: AppContext): { el: HTMLElement; show(peer: User | null): void } {
+export function blockBar(ctx: AppContext): { el: HTMLElement; show(peer: User | null, closed?: boolean): void } {
   const text = h("span", null);
   let peer: User | null = null;
   const unblock = h("button", { type: "button", class: "btn", on: { click: () => void run() } }, "Unblock");
@@ -28,10 +28,11 @@ export function blockBar(ctx: AppContext): { el: HTMLElement; show(peer: User | 
 
   return {
     el,
-    show(p) {
+    show(p, closed = false) {
       peer = p;
       el.hidden = !p;
-      if (p) text.textContent = `You blocked ${p.display_name || p.username}. You can't message each other here.`;
+      unblock.hidden = closed;
+      if (p) text.textContent = closed ? "This account was closed. Its messages stay here; nobody can reply." : `You blocked ${p.display_name || p.username}. You can't message each other here.`;
     },
   };
 }

@@ -18,6 +18,7 @@ import { composer } from "./composer";
 import { historyNav } from "./historyNav";
 import { notificationSheet, notificationSummary } from "./settingsSheet";
 import { blockBar } from "../blockBar";
+import { isDeletedUser } from "../../core/account";
 import { profileSheet } from "../profileSheet";
 import { reportSheet } from "../reportSheet";
 import { senderName } from "../replies";
@@ -367,7 +368,7 @@ export function chatScreen(ctx: AppContext, id: number, focusSeq?: number): Scre
     } else if (convObj?.type === "direct") {
       const p = peer();
       // Blocked either way, presence stops flowing: what is held would only go stale.
-      subtitle.textContent = p && client.isBlocked(p.id) ? "blocked" : p?.online ? "online" : p?.last_seen_at ? `last seen ${shortWhen(p.last_seen_at)} ${timeOf(p.last_seen_at)}` : "offline";
+      subtitle.textContent = isDeletedUser(p) ? "account closed" : p && client.isBlocked(p.id) ? "blocked" : p?.online ? "online" : p?.last_seen_at ? `last seen ${shortWhen(p.last_seen_at)} ${timeOf(p.last_seen_at)}` : "offline";
       infoLink.hidden = true;
     } else if (convObj) {
       const online = convObj.members.filter((u) => s.users[String(u.id)]?.online).length;
@@ -376,8 +377,9 @@ export function chatScreen(ctx: AppContext, id: number, focusSeq?: number): Scre
     }
     const member = convObj?.is_member !== false;
     const other = peer();
-    const blockedPeer = other && client.isBlocked(other.id) ? other : null;
-    blocked.show(blockedPeer);
+    const closed = isDeletedUser(other);
+    const blockedPeer = other && (closed || client.isBlocked(other.id)) ? other : null;
+    blocked.show(blockedPeer, closed);
     input.form.hidden = !member || Boolean(blockedPeer);
     joinBar.hidden = member;
     input.update(c, mayPost());
