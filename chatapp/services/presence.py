@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..contract import events as contract_events
 from ..contract import objects as contract
@@ -54,11 +54,21 @@ def user_object(user: User, viewer_id: int | None = None) -> contract.User:
     return user.to_object(online=user.id in visible_online_ids(viewer_id, [user.id]))
 
 
+# Built once (every connect and offline settles announce): building them per call
+# cost more than running them.
+_MINE = select(Membership.conversation_id).where(Membership.user_id == bindparam("p_uid"))
+_CONTACTS = (
+    select(Membership.user_id)
+    .where(Membership.conversation_id.in_(_MINE), Membership.user_id != bindparam("p_uid"))
+    .distinct()
+)
+# The contacts who may see the user's presence: a blocked pair sees none of the other's.
+_VISIBLE_CONTACTS = _CONTACTS.where(Membership.user_id.not_in(blocks.HIDDEN_FROM_IDS))
+
+
 def contacts_of(user_id: int) -> list[int]:
     """Users who share at least one conversation with ``user_id``."""
-    mine = select(Membership.conversation_id).where(Membership.user_id == user_id)
-    stmt = select(Membership.user_id).where(Membership.conversation_id.in_(mine), Membership.user_id != user_id)
-    return list(db.session.scalars(stmt.distinct()))
+    return list(db.session.connection().execute(_CONTACTS, {"p_uid": user_id}).scalars())
 
 
 def connection_count(user_id: int) -> int:
@@ -157,9 +167,6 @@ def sweep_expired() -> list[int]:
 
 def _announce(user: User, *, online: bool) -> None:
     payload = contract_events.Presence(user_id=user.id, online=online, last_seen_at=iso(user.last_seen_at))
-    contacts = contacts_of(user.id)
-    if contacts:
-        # Neither of a blocked pair gets the other's presence (services/blocks.py).
-        hidden = blocks.hidden_from(user.id)
-        contacts = [uid for uid in contacts if uid not in hidden]
+    # Neither of a blocked pair gets the other's presence (services/blocks.py): one query.
+    contacts = list(db.session.connection().execute(_VISIBLE_CONTACTS, {"p_uid": user.id}).scalars())
     events.publish_now(payload, users=contacts)
