@@ -156,12 +156,14 @@ def _register_blueprints(app: Flask) -> None:
     from .api.http import register_error_handlers
     from .api.messages import bp as messages_bp
     from .api.push import bp as push_bp
+    from .api.search import bp as search_bp
     from .api.uploads import bp as uploads_bp
     from .api.users import bp as users_bp
     from .auth.routes import bp as auth_bp
     from .web.routes import bp as web_bp
 
-    for blueprint in (auth_bp, users_bp, conversations_bp, messages_bp, push_bp, uploads_bp, docs_bp, web_bp):
+    for blueprint in (auth_bp, users_bp, conversations_bp, messages_bp, push_bp, uploads_bp, search_bp, docs_bp,
+                      web_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
 

@@ -93,6 +93,11 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    # The message search index is DDL outside the models (chatapp/models/search.py):
+    # autogenerate must not propose to drop it.
+    if conf_args.get("include_name") is None:
+        from chatapp.models.search import include_name
+        conf_args["include_name"] = include_name
 
     connectable = get_engine()
 

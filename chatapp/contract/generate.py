@@ -342,6 +342,8 @@ def _ts_type(info: mi.Type) -> str:
     if isinstance(info, mi.ListType):
         inner = _ts_type(info.item_type)
         return f"({inner})[]" if "|" in inner else f"{inner}[]"
+    if isinstance(info, mi.TupleType):
+        return "[" + ", ".join(_ts_type(t) for t in info.item_types) + "]"
     if isinstance(info, mi.DictType):
         return f"Record<{_ts_type(info.key_type)}, {_ts_type(info.value_type)}>"
     if isinstance(info, mi.UnionType):
@@ -406,7 +408,7 @@ def types_ts() -> str:
     for kind in (objects.User, objects.ReplyPreview, objects.Attachment, objects.Message, objects.Receipt,
                  objects.Conversation, objects.ReadyConversation, objects.Room, objects.Token,
                  objects.PushSubscription, objects.Session, objects.ErrorBody, objects.Error, objects.Health,
-                 objects.Report):
+                 objects.Report, objects.SearchResult):
         out += [_ts_interface(kind), ""]
     out += ["// ------------------------------------------------------------- REST bodies (v2)", ""]
     for body in (rest.SettingsRequest, rest.WebPushKeys, rest.WebPushSubscriptionRequest, rest.FcmSubscriptionRequest,
@@ -414,7 +416,7 @@ def types_ts() -> str:
                  rest.UploadAnswer, rest.UpdateMeRequest, rest.ChangePasswordRequest, rest.CloseAccountRequest,
                  rest.BlocksAnswer, rest.ReportRequest, rest.ReportAnswer, rest.ExportProfile, rest.ExportToken,
                  rest.ExportMember, rest.ExportConversation, rest.ExportMessage, rest.ExportUpload,
-                 rest.ExportPushSubscription, rest.AccountExport):
+                 rest.ExportPushSubscription, rest.AccountExport, rest.SearchAnswer):
         out += [_ts_interface(body), ""]
     out += ["// ------------------------------------------------------------- server -> client", ""]
     for server in events.SERVER_EVENTS:

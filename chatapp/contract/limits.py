@@ -68,6 +68,11 @@ MAX_PUSH_SUBSCRIPTIONS: Final = 20
 # v2 account and safety: a display name, and the reason of a message report (code points after trimming).
 MAX_DISPLAY_NAME_CHARS: Final = 64
 MAX_REPORT_REASON_CHARS: Final = 1000
+# Message search (PROTOCOL.md v2 "Search"): q of 1-200 characters after trimming;
+# pages of 1-50 results, 20 by default (outside 1-50 is validation_error, not clamped).
+MAX_SEARCH_QUERY_CHARS: Final = 200
+SEARCH_DEFAULT_LIMIT: Final = 20
+SEARCH_MAX_LIMIT: Final = 50
 # Roles that manage a group (add/remove members, rename, delete others' messages).
 MANAGERS: Final = ("owner", "admin")
 
@@ -84,4 +89,6 @@ CLIENT_LIMITS: Final = {
     "maxAttachments": MAX_ATTACHMENTS,
     "maxDisplayNameChars": MAX_DISPLAY_NAME_CHARS,
     "maxReportReasonChars": MAX_REPORT_REASON_CHARS,
+    "maxSearchQueryChars": MAX_SEARCH_QUERY_CHARS,
+    "searchMaxLimit": SEARCH_MAX_LIMIT,
 }

@@ -206,6 +206,21 @@ class Report(Object):
     id: Id
 
 
+# [start, end): code points of a message body, as Python and the server count them
+# (a JavaScript client converts to UTF-16 offsets: an emoji before the match counts 2 there).
+Highlight = Annotated[tuple[Annotated[int, Meta(ge=0)], Annotated[int, Meta(ge=1)]],
+                      Meta(description="[start, end) code-point offsets into the message body")]
+
+
+class SearchResult(Object):
+    """v2: one message found by ``GET /search/messages``, and where q's words matched it."""
+
+    message: Message
+    highlights: Annotated[list[Highlight], Meta(description="[start, end) code-point ranges into message.body: "
+                                                            "the prefix of each body word that a word of q matched; "
+                                                            "ascending, never overlapping")]
+
+
 class Session(Object):
     user: User
     token: Annotated[str, Meta(description="opaque bearer token; only its SHA-256 is stored")]
@@ -234,7 +249,7 @@ class Health(Object):
 
 OBJECTS: tuple[type[Object], ...] = (User, Message, Conversation, ReadyConversation, Room, Token, PushSubscription,
                                      Session, Error,
-                                     Health, Attachment, Report)
+                                     Health, Attachment, Report, SearchResult)
 
 Builtins: TypeAlias = dict[str, Any]
 

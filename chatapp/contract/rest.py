@@ -28,6 +28,7 @@ from .objects import (
     PushSubscription,
     Report,
     Room,
+    SearchResult,
     Seq,
     Session,
     Time,
@@ -240,6 +241,14 @@ class SubscriptionAnswer(Answer):
 
 class SubscriptionsAnswer(Answer):
     subscriptions: list[PushSubscription]
+
+
+class SearchAnswer(Answer):
+    """v2: a page of search results, newest first."""
+
+    results: list[SearchResult]
+    next_cursor: Annotated[str | None, Meta(description="pass as cursor for the next (older) page; null on the "
+                                                        "last page")]
 
 
 class UploadAnswer(Answer):
@@ -548,6 +557,23 @@ OPERATIONS: tuple[Operation, ...] = (
               {200: ("the thumbnail", UPLOADED), 206: ("the requested range", UPLOADED),
                304: ("not modified (If-None-Match)", None), 416: ("the range is past the end", None)},
               params=(UPLOAD_ID,)),
+    Operation("get", "/api/v1/search/messages", "searchMessages",
+              "v2: messages whose words start with every word of q (case and accents ignored), newest first, in "
+              "the caller's conversations (or one conversation the caller can read); deleted messages never, edited "
+              "ones by their current text (docs/search.md)", "messages",
+              {200: ("a page of results", SearchAnswer)},
+              params=(Param("q", "query", {"type": "string", "minLength": 1,
+                                           "maxLength": limits.MAX_SEARCH_QUERY_CHARS},
+                            "required; words are runs of letters and digits, each must start a word of the body "
+                            "(punctuation and search syntax are ignored); blank or longer than "
+                            f"{limits.MAX_SEARCH_QUERY_CHARS} characters after trimming: validation_error"),
+                      Param("conversation_id", "query", {"type": "integer", "minimum": 1},
+                            "only this conversation (one the caller cannot read: not_found; a public room may be "
+                            "searched like its history is read)"),
+                      Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": limits.SEARCH_MAX_LIMIT},
+                            f"page size (default {limits.SEARCH_DEFAULT_LIMIT}; outside 1-{limits.SEARCH_MAX_LIMIT}: "
+                            "validation_error)"),
+                      Param("cursor", "query", {"type": "string"}, "next_cursor of the previous page (opaque)"))),
     Operation("post", "/api/v1/sync", "sync",
               "Catch up on what a device missed (extension: REST twin of the socket sync)", "messages",
               {200: ("what the device missed", SyncAnswer)}, errors=(400, 401, 413, 503), request=SyncRequest),
@@ -577,5 +603,5 @@ REQUESTS: tuple[type[Struct], ...] = (
 ANSWERS: tuple[type[Struct], ...] = (
     UserAnswer, UsersAnswer, TokensAnswer, ConversationAnswer, ConversationPage, MessageAnswer, MessagePage,
     ReadAnswer, DeliveredAnswer, RoomsAnswer, SyncAnswer, PushConfig, SubscriptionAnswer, SubscriptionsAnswer,
-    UploadAnswer, BlocksAnswer, ReportAnswer, AccountExport,
+    UploadAnswer, BlocksAnswer, ReportAnswer, AccountExport, SearchAnswer,
 )

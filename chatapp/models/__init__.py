@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models. Transport-free: no Flask request, no emit."""
 
+from . import search  # noqa: F401  (the message search index: DDL hooks on the messages table)
 from .conversation import Conversation, Departure, Membership
 from .message import Message, MessageMention, Reaction
 from .push import PushJob, PushSubscription

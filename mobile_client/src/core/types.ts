@@ -21,7 +21,9 @@ export const LIMITS = {
   syncMaxLimit: 1000,
   maxAttachments: 10,
   maxDisplayNameChars: 64,
-  maxReportReasonChars: 1000
+  maxReportReasonChars: 1000,
+  maxSearchQueryChars: 200,
+  searchMaxLimit: 50
 } as const;
 
 // ------------------------------------------------------------- objects
@@ -199,6 +201,13 @@ export interface Report {
   id: Id;
 }
 
+/** v2: one message found by ``GET /search/messages``, and where q's words matched it. */
+export interface SearchResult {
+  message: Message;
+  /** [start, end) code-point ranges into message.body: the prefix of each body word that a word of q matched; ascending, never overlapping */
+  highlights: [number, number][];
+}
+
 // ------------------------------------------------------------- REST bodies (v2)
 
 /** v2: the caller's notification settings in one conversation; an absent field is left as it is. */
@@ -369,6 +378,13 @@ export interface AccountExport {
   messages: ExportMessage[];
   push_subscriptions: ExportPushSubscription[];
   uploads: ExportUpload[];
+}
+
+/** v2: a page of search results, newest first. */
+export interface SearchAnswer {
+  results: SearchResult[];
+  /** pass as cursor for the next (older) page; null on the last page */
+  next_cursor: string | null;
 }
 
 // ------------------------------------------------------------- server -> client
