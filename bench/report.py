@@ -67,6 +67,10 @@ def targets(result: dict) -> list[dict]:
         from bench import push_report
 
         rows.extend(push_report.target_rows(w["push"]))
+    if w.get("search"):
+        from bench import search_report
+
+        rows.extend(search_report.target_rows(w["search"]))
     if "redis" in w and "dm" in w:
         r, single = w["redis"], w["dm"]["capacity"]
         ratio = r["capacity"] / single if single else 0
@@ -157,6 +161,10 @@ def write_summary(result: dict, md_path: Path, png_path: Path) -> None:
         from bench import push_report
 
         lines += push_report.lines(w["push"])
+    if w.get("search"):
+        from bench import search_report
+
+        lines += search_report.lines(w["search"])
     if plot(result, png_path):
         lines += ["", f"![latency against throughput]({png_path.name})"]
     md_path.write_text("\n".join([*lines, ""]))

@@ -89,6 +89,14 @@ PROFILES: dict[str, dict] = {
         # run once more when it failed while the worker waited > 10% of its time for a CPU.
         "push_step_quiet": {"maxPressurePct": 25, "waitSeconds": 30, "retryAboveRunqueuePct": 10, "retries": 1},
         "push_profile_messages": 2000,
+        # bench/search.py: GET /search/messages at 1M messages, p50/p99 per query shape.
+        "search_messages": 1_000_000,
+        "search_samples": 200,
+        "search_write_inserts": 2000,
+        "search_dbs": ["sqlite", "postgres"],
+        # Queries start once the shared machine's CPU pressure is below 25% (waiting at most 5 min).
+        "search_quiet_pct": 25,
+        "search_quiet_wait": 300,
     },
     "quick": {
         "idle_sockets": 500,
@@ -121,6 +129,12 @@ PROFILES: dict[str, dict] = {
         "push_quiet_pct": 100,
         "push_quiet_wait": 0,
         "push_profile_messages": 200,
+        "search_messages": 20_000,
+        "search_samples": 10,
+        "search_write_inserts": 200,
+        "search_dbs": ["sqlite"],
+        "search_quiet_pct": 100,
+        "search_quiet_wait": 0,
     },
 }
 
@@ -366,7 +380,7 @@ def environment(argv: list[str]) -> dict:
     }
 
 
-ALL = ["dm", "idle", "group", "history", "catchup", "redis", "modes", "push"]
+ALL = ["dm", "idle", "group", "history", "catchup", "redis", "modes", "push", "search"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,6 +428,15 @@ def main(argv: list[str] | None = None) -> int:
                         result["skipped"]["push/postgres"] = "PostgreSQL not reachable"
                         continue
                     result["workloads"]["push"][db] = workload_push(p, db)
+            elif name == "search":
+                from bench import search
+
+                result["workloads"]["search"] = {}
+                for db in p["search_dbs"]:
+                    if db == "postgres" and not postgres_available():
+                        result["skipped"]["search/postgres"] = "PostgreSQL not reachable"
+                        continue
+                    result["workloads"]["search"][db] = search.measure(p, db, log=log)
             elif name == "redis":
                 if redis_available():
                     result["workloads"]["redis"] = workload_redis(p)
