@@ -1,6 +1,6 @@
 import { ChatError } from "./errors";
 import type { RestClient } from "./rest";
-import { LIMITS, type Id, type Message } from "./types";
+import { LIMITS, type Id, type SearchAnswer, type SearchResult } from "./types";
 
 /**
  * v2 message search (PROTOCOL.md "Search"): `GET /search/messages`, its paging, and the
@@ -11,17 +11,9 @@ import { LIMITS, type Id, type Message } from "./types";
  * a match is one code point but two units, so the ranges are converted before any slicing.
  */
 
-/** One hit: the message as it is now, and the matched ranges of its body (code points). */
-export interface SearchResult {
-  message: Message;
-  highlights: [number, number][];
-}
-
-/** One page of `GET /search/messages`: newest first, `next_cursor` null on the last page. */
-export interface SearchPage {
-  results: SearchResult[];
-  next_cursor: string | null;
-}
+/** One page of `GET /search/messages` (the generated `SearchAnswer`): newest first, `next_cursor` null on the last page. */
+export type SearchPage = SearchAnswer;
+export type { SearchResult };
 
 export interface SearchQuery {
   q: string;
@@ -32,7 +24,7 @@ export interface SearchQuery {
 }
 
 /** The contract's bound on `q` in code points (longer is `validation_error`). */
-export const SEARCH_MAX_CHARS: number = (LIMITS as Partial<Record<string, number>>).maxSearchQueryChars ?? 200;
+export const SEARCH_MAX_CHARS: number = LIMITS.maxSearchQueryChars;
 /** The contract's default page size (the server clamps `limit` to LIMITS.searchMaxLimit). */
 export const SEARCH_PAGE = 20;
 
