@@ -391,10 +391,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history-messages", type=int, help="override the stored message count")
     parser.add_argument("--name", help="result file stem (default: the profile)")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--push-scenarios", help="comma-separated subset of the push step's scenarios "
+                        "(without is always kept: the others are compared with it)")
     args = parser.parse_args(argv)
     p = dict(PROFILES[args.profile])
     if args.history_messages:
         p["history_messages"] = args.history_messages
+    if args.push_scenarios:
+        chosen = [s.strip() for s in args.push_scenarios.split(",") if s.strip()]
+        p["push_scenarios"] = ["without", *(s for s in chosen if s != "without")]
     raise_fd_limit()
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     result: dict = {"profile": args.profile, "params": p, **environment(argv), "workloads": {}, "skipped": {}}
