@@ -259,7 +259,8 @@ def test_production_server_process_will_not_start_without_a_secret(tmp_path):
 def test_production_session_cookie_is_secure(monkeypatch):
     monkeypatch.setenv("CHAT_CONFIG", "production")
     app = create_app("production", ASYNC_MODE="threading", SQLALCHEMY_DATABASE_URI="sqlite://",
-                     SECRET_KEY=os.urandom(32).hex(), PUSH_WORKER=False)  # no loop outliving this test's database
+                     SECRET_KEY=os.urandom(32).hex(), PUSH_WORKER=False,
+                     UPLOAD_PURGE_WORKER=False)  # no loop outliving this test's database
     with app.app_context():
         db.create_all()
         try:
