@@ -19,6 +19,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from chatapp.ops import processes
@@ -147,20 +148,10 @@ def main(argv: list[str] | None = None) -> int:
                 break
             for index, worker in enumerate(cluster.nodes):
                 if not stopping and not worker.alive:
-                    code = worker.process.returncode if worker.process else None
-                    print(f"cluster: {worker.name} died ({code}); restarting")
-                    try:
-                        cluster.start_worker(index)
-                    except RuntimeError as exc:
-                        print(f"cluster: {worker.name} failed to restart: {exc}")
+                    _restart(worker.name, worker.process, lambda i=index: cluster.start_worker(i))
             for index, pusher in enumerate(cluster.pushers):
                 if not stopping and not pusher.alive:
-                    code = pusher.process.returncode if pusher.process else None
-                    print(f"cluster: push worker {index + 1} died ({code}); restarting")
-                    try:
-                        cluster.start_push_worker(index)
-                    except RuntimeError as exc:
-                        print(f"cluster: push worker {index + 1} failed to restart: {exc}")
+                    _restart(f"push worker {index + 1}", pusher.process, lambda i=index: cluster.start_push_worker(i))
     finally:
         print("cluster: stopping")
         cluster.stop()
@@ -168,6 +159,16 @@ def main(argv: list[str] | None = None) -> int:
             processes.stop(process, timeout=5)
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def _restart(name: str, process: Process | None, start: Callable[[], object]) -> None:
+    """Start a dead process of the cluster again, saying so (a failure is reported, not fatal)."""
+    code = process.returncode if process else None
+    print(f"cluster: {name} died ({code}); restarting")
+    try:
+        start()
+    except RuntimeError as exc:
+        print(f"cluster: {name} failed to restart: {exc}")
 
 
 if __name__ == "__main__":
