@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from flask import current_app
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..contract import events as contract
@@ -147,14 +147,18 @@ def login(username: object, password: object, device_name: object = None, client
     return Session(user, token, row)
 
 
+# Built once: every socket connect and every bearer-token request runs it.
+_TOKEN_AND_USER = (
+    select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == bindparam("p_hash"))
+)
+
+
 def authenticate_token(token: object) -> tuple[User, ApiToken]:
     """The user and token row behind a bearer token, or Unauthorized."""
     if not isinstance(token, str) or not token or len(token) > 200 or not storable(token):
         # storable(): a lone surrogate cannot even be hashed (UTF-8), and a token never has one.
         raise Unauthorized("missing or invalid token")
-    found = db.session.execute(
-        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == hash_token(token))
-    ).first()
+    found = db.session.execute(_TOKEN_AND_USER, {"p_hash": hash_token(token)}).first()
     if found is None:
         raise Unauthorized("missing or invalid token")
     return _check_token_row(found[0])
