@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from chatapp.ops import processes
@@ -148,10 +149,10 @@ def main(argv: list[str] | None = None) -> int:
                 break
             for index, worker in enumerate(cluster.nodes):
                 if not stopping and not worker.alive:
-                    _restart(worker.name, worker.process, lambda i=index: cluster.start_worker(i))
+                    _restart(worker.name, worker.process, partial(cluster.start_worker, index))
             for index, pusher in enumerate(cluster.pushers):
                 if not stopping and not pusher.alive:
-                    _restart(f"push worker {index + 1}", pusher.process, lambda i=index: cluster.start_push_worker(i))
+                    _restart(f"push worker {index + 1}", pusher.process, partial(cluster.start_push_worker, index))
     finally:
         print("cluster: stopping")
         cluster.stop()
