@@ -141,45 +141,43 @@ def read_tail(path: Path | None, tail: int = 5000) -> str:
 
 
 @dataclass
-class ServerProcess:
-    """One real server process (``python wsgi.py``, as ``make run``) on a free port."""
+class AppProcess:
+    """One process of the app with the database and async mode it is given, its
+    output in a log file of its own: a server or a push worker."""
 
     database_url: str
     async_mode: str = "eventlet"
     extra_env: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    host: str = "127.0.0.1"
     python: str = field(default_factory=default_python)
     process: Process | None = None
     log_path: Path | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def own_env(self) -> dict[str, str]:
+        """What this kind of process adds to the environment (extra_env still wins)."""
+        return {}
 
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
             "CHAT_DATABASE_URL": self.database_url,
             "CHAT_ASYNC_MODE": self.async_mode,
-            "HOST": self.host,
-            "PORT": str(self.port),
+            **self.own_env(),
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
-        fd, name = tempfile.mkstemp(prefix="chat-server-", suffix=".log")
-        os.close(fd)
-        self.log_path = Path(name)
-        self.process = spawn([self.python, "wsgi.py"], env=self.env(), log_path=self.log_path)
-        try:
-            wait_healthy(self.url, timeout, self.process)
-        except RuntimeError as exc:
-            log = self.log()
-            self.stop()
-            raise RuntimeError(f"server did not become healthy: {exc}\n{log}") from None
-        return self
+    def _spawn(self, command: Sequence[str], log_path: Path | None, prefix: str) -> Process:
+        if log_path is None:
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=".log")
+            os.close(fd)
+            log_path = Path(name)
+        self.log_path = log_path
+        self.process = spawn([self.python, *command], env=self.env(), log_path=self.log_path)
+        return self.process
+
+    @property
+    def alive(self) -> bool:
+        return alive(self.process)
 
     def log(self, tail: int = 5000) -> str:
         return read_tail(self.log_path, tail)
@@ -187,6 +185,31 @@ class ServerProcess:
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to clean up (crash test)."""
         kill(self.process)
+
+
+@dataclass
+class ServerProcess(AppProcess):
+    """One real server process (``python wsgi.py``, as ``make run``) on a free port."""
+
+    port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def own_env(self) -> dict[str, str]:
+        return {"HOST": self.host, "PORT": str(self.port)}
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        process = self._spawn(["wsgi.py"], None, "chat-server-")
+        try:
+            wait_healthy(self.url, timeout, process)
+        except RuntimeError as exc:
+            log = self.log()
+            self.stop()
+            raise RuntimeError(f"server did not become healthy: {exc}\n{log}") from None
+        return self
 
     def stop(self) -> None:
         stop(self.process)
@@ -201,51 +224,20 @@ PUSH_WORKER_READY = "push worker: delivering"
 
 
 @dataclass
-class PushWorkerProcess:
+class PushWorkerProcess(AppProcess):
     """One ``chat push-worker`` process (no port): it delivers the outbox's pushes."""
 
-    database_url: str
-    async_mode: str = "eventlet"
-    extra_env: dict[str, str] = field(default_factory=dict)
-    python: str = field(default_factory=default_python)
-    process: Process | None = None
-    log_path: Path | None = None
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "CHAT_DATABASE_URL": self.database_url,
-            "CHAT_ASYNC_MODE": self.async_mode,
-            "PYTHONUNBUFFERED": "1",
-            **self.extra_env,
-        }
-
     def start(self, timeout: float = 30.0, log_path: Path | None = None) -> PushWorkerProcess:
-        """Start it and wait until its loop runs (the line it logs then)."""
-        if log_path is None:
-            fd, name = tempfile.mkstemp(prefix="chat-push-worker-", suffix=".log")
-            os.close(fd)
-            log_path = Path(name)
-        self.log_path = log_path
-        self.process = spawn([self.python, *PUSH_WORKER_COMMAND], env=self.env(), log_path=self.log_path)
+        """Start it and wait until its loop runs (the line it prints then)."""
+        process = self._spawn(PUSH_WORKER_COMMAND, log_path, "chat-push-worker-")
         deadline = time.monotonic() + timeout
         while PUSH_WORKER_READY not in self.log():
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is not None or time.monotonic() > deadline:
                 log = self.log()
                 self.stop()
-                raise RuntimeError(f"push worker did not start (exit {self.process.returncode}):\n{log}")
+                raise RuntimeError(f"push worker did not start (exit {process.returncode}):\n{log}")
             time.sleep(0.05)
         return self
-
-    @property
-    def alive(self) -> bool:
-        return alive(self.process)
-
-    def log(self, tail: int = 5000) -> str:
-        return read_tail(self.log_path, tail)
-
-    def kill(self) -> None:
-        kill(self.process)
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM (SIGKILL after ``timeout``); the exit status."""
