@@ -8,7 +8,6 @@ import os
 import sqlite3
 from pathlib import Path
 
-import click
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -69,11 +68,6 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
     from .cli import register_cli
 
     register_cli(app)
-    from .push_worker import push_worker_command
-
-    chat_commands = app.cli.commands["chat"]
-    assert isinstance(chat_commands, click.Group)
-    chat_commands.add_command(push_worker_command)  # `chat push-worker` (chatapp/push_worker.py)
     return app
 
 

@@ -17,6 +17,10 @@ def register_cli(app: Flask) -> None:
     def chat() -> None:
         """Chat administration."""
 
+    from .push_worker import push_worker_command
+
+    chat.add_command(push_worker_command)  # `chat push-worker` (chatapp/push_worker.py)
+
     @chat.command("announce")
     @click.option("--conversation", "conversation_id", type=int, required=True)
     @click.option("--as", "username", required=True, help="the posting user (e.g. a system account)")

@@ -30,19 +30,22 @@ def run(app: Flask) -> None:
     tasks: Tasks = app.extensions["chat.tasks"]
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        click.echo(f"push worker: signal {signum}, stopping after the batch in hand", err=True)
+        # Only the flag: writing here could re-enter a write the signal interrupted.
+        # A second signal takes the default action (exits at once).
         tasks.closed = True
+        signal.signal(signum, signal.SIG_DFL)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     cfg = app.config
-    if cfg["PUSH_WORKER_NICE"] > 0:
-        os.nice(cfg["PUSH_WORKER_NICE"])
+    # Absolute, not added to what the process inherited (a niced supervisor).
+    niceness = max(os.getpriority(os.PRIO_PROCESS, 0), cfg["PUSH_WORKER_NICE"])
+    os.setpriority(os.PRIO_PROCESS, 0, niceness)
     # Printed whatever CHAT_LOG_LEVEL says: supervisors and tests wait for this line.
     click.echo(f"push worker: delivering (batches of {cfg['PUSH_BATCH_SIZE']}, poll {cfg['PUSH_POLL_SECONDS']} s, "
-               f"{cfg['PUSH_CONCURRENCY']} in flight, async mode {cfg['ASYNC_MODE']}, nice {os.nice(0)})", err=True)
+               f"{cfg['PUSH_CONCURRENCY']} in flight, async mode {cfg['ASYNC_MODE']}, nice {niceness})", err=True)
     tasks.run_push_loop()
-    click.echo("push worker: stopped", err=True)
+    click.echo("push worker: stopped after the batch in hand", err=True)
 
 
 @click.command("push-worker")

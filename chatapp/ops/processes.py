@@ -151,6 +151,8 @@ class AppProcess:
     python: str = field(default_factory=default_python)
     process: Process | None = None
     log_path: Path | None = None
+    _own_log: bool = field(default=False, init=False, repr=False)
+    _log_start: int = field(default=0, init=False, repr=False)
 
     def own_env(self) -> dict[str, str]:
         """What this kind of process adds to the environment (extra_env still wins)."""
@@ -167,11 +169,15 @@ class AppProcess:
         }
 
     def _spawn(self, command: Sequence[str], log_path: Path | None, prefix: str) -> Process:
+        """Start ``command``; its output goes to ``log_path`` (appended), or to a
+        temporary log file of its own that ``stop`` removes."""
+        self._own_log = log_path is None
         if log_path is None:
             fd, name = tempfile.mkstemp(prefix=prefix, suffix=".log")
             os.close(fd)
             log_path = Path(name)
         self.log_path = log_path
+        self._log_start = log_path.stat().st_size if log_path.exists() else 0
         self.process = spawn([self.python, *command], env=self.env(), log_path=self.log_path)
         return self.process
 
@@ -182,9 +188,24 @@ class AppProcess:
     def log(self, tail: int = 5000) -> str:
         return read_tail(self.log_path, tail)
 
+    def new_output(self) -> str:
+        """What this run wrote (a restart appends to the previous run's log)."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode("utf-8", "replace")
+
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to clean up (crash test)."""
         kill(self.process)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM (SIGKILL after ``timeout``); the exit status. A log file of its own is removed."""
+        stop(self.process, timeout)
+        if self._own_log and self.log_path and self.log_path.exists():
+            self.log_path.unlink()
+        return None if self.process is None else self.process.returncode
 
 
 @dataclass
@@ -211,11 +232,6 @@ class ServerProcess(AppProcess):
             raise RuntimeError(f"server did not become healthy: {exc}\n{log}") from None
         return self
 
-    def stop(self) -> None:
-        stop(self.process)
-        if self.log_path and self.log_path.exists():
-            self.log_path.unlink()
-
 
 # `chat push-worker` without relying on the console script: wsgi.cli() is what it runs
 # (wsgi.py monkey-patches first), argv[1:] is the command.
@@ -231,15 +247,10 @@ class PushWorkerProcess(AppProcess):
         """Start it and wait until its loop runs (the line it prints then)."""
         process = self._spawn(PUSH_WORKER_COMMAND, log_path, "chat-push-worker-")
         deadline = time.monotonic() + timeout
-        while PUSH_WORKER_READY not in self.log():
+        while PUSH_WORKER_READY not in self.new_output():
             if process.poll() is not None or time.monotonic() > deadline:
                 log = self.log()
                 self.stop()
                 raise RuntimeError(f"push worker did not start (exit {process.returncode}):\n{log}")
             time.sleep(0.05)
         return self
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM (SIGKILL after ``timeout``); the exit status."""
-        stop(self.process, timeout)
-        return None if self.process is None else self.process.returncode

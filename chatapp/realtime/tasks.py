@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -142,9 +143,16 @@ class Tasks:
             if failures:
                 # The database is away (an outage, a restart): back off to a minute
                 # instead of a traceback every poll; the jobs wait in the table.
-                self.socketio.sleep(min(60.0, cfg["PUSH_POLL_SECONDS"] * 2 ** min(failures, 8)))
+                self._sleep_unless_closed(min(60.0, cfg["PUSH_POLL_SECONDS"] * 2 ** min(failures, 8)))
             elif claimed < cfg["PUSH_BATCH_SIZE"]:
                 self.socketio.sleep(cfg["PUSH_POLL_SECONDS"])  # a full batch: more are due, go on
+
+    def _sleep_unless_closed(self, seconds: float) -> None:
+        """Sleep in short steps, so a stop (``chat push-worker`` on SIGTERM) is not
+        held up by a minute of back-off."""
+        end = time.monotonic() + seconds
+        while not self.closed and (left := end - time.monotonic()) > 0:
+            self.socketio.sleep(min(0.5, left))
 
     def ensure_upload_purge(self) -> None:
         """Start this worker's upload purge loop once (every worker runs one; the

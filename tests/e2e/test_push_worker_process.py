@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
@@ -32,8 +33,8 @@ def push_service() -> Iterator[LocalPushService]:
         yield service
 
 
-def pusher(url: str, env: dict[str, str], **extra: str) -> PushWorkerProcess:
-    return PushWorkerProcess(url, extra_env={**env, **extra}, python=PYTHON).start()
+def pusher(url: str, env: dict[str, str], log_path: Path | None = None, **extra: str) -> PushWorkerProcess:
+    return PushWorkerProcess(url, extra_env={**env, **extra}, python=PYTHON).start(log_path=log_path)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -48,7 +49,7 @@ def test_a_queue_only_worker_never_pushes_and_a_push_worker_delivers_what_waited
         time.sleep(2.0)  # four times the push delay: the socket worker would have pushed by now
         assert pushes_of(push_service, bob_phone) == []
 
-        worker = pusher(url, env)
+        worker = pusher(url, env, log_path=tmp_path / "push-worker.log")  # kept after stop: read below
         stack.callback(worker.stop)
         (push,) = wait_pushes(push_service, bob_phone, 1)
         assert push.payload_json["message_id"] == message["id"]
