@@ -18,7 +18,7 @@ from ..extensions import db
 from ..models import Conversation, Membership, User
 from ..models.conversation import DIRECT, GROUP
 from ..timeutil import utcnow
-from . import accounts, blocks, conversations, profile
+from . import accounts, blocks, conversations, presence, profile
 from .validation import string
 
 
@@ -28,6 +28,9 @@ def close_account(user: User, password: object, client_ip: str | None = None) ->
     assert secret is not None
     accounts.confirm_password(user, secret, client_ip)
     user_id = user.id
+    # Everyone who shares a conversation now, groups included: once the groups are
+    # left, only the direct conversations would still name them.
+    contacts = presence.contacts_of(user_id)
     groups = list(db.session.scalars(
         select(Membership.conversation_id).join(Conversation, Conversation.id == Membership.conversation_id)
         .where(Membership.user_id == user_id, Conversation.type == GROUP).order_by(Membership.conversation_id)
@@ -47,7 +50,7 @@ def close_account(user: User, password: object, client_ip: str | None = None) ->
     )
     # Their direct conversations' member lists now show "Deleted user": new versions,
     # and user:updated (their own devices get it too, before they are disconnected).
-    profile.announce(closing)
+    profile.announce(closing, also=contacts)
     # As `flask chat deactivate` does: tokens revoked, push devices forgotten, sockets closed.
     accounts.end_every_session(user_id, "account_closed")
     db.session.commit()

@@ -9,6 +9,8 @@ versions to the connected ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 
 from ..contract import events as contract_events
@@ -28,10 +30,12 @@ def update_display_name(user: User, display_name: object) -> dict[str, object]:
     return presence.user_dict(user)
 
 
-def announce(user: User) -> None:
+def announce(user: User, also: Iterable[int] = ()) -> None:
     """Raise the version of each of the user's conversations, and queue ``user:updated``
     for every user who shares one (each once) and for the user's own devices, each
-    with the new versions of the conversations they share. Call before committing."""
+    with the new versions of the conversations they share; ``also``: users who shared
+    one until just now (a closed account's former groups), told with no versions.
+    Call before committing."""
     mine = list(db.session.scalars(
         select(Membership.conversation_id).where(Membership.user_id == user.id).order_by(Membership.conversation_id)
     ))
@@ -44,6 +48,8 @@ def announce(user: User) -> None:
         )
         for uid, cid in rows:
             shared.setdefault(uid, {})[str(cid)] = new_versions[cid]
+    for uid in also:
+        shared.setdefault(uid, {})
     online = not user.closed and bool(presence.online_ids([user.id]))
     hidden = blocks.hidden_from(user.id) if online else set()
     for uid, shared_versions in shared.items():

@@ -213,6 +213,15 @@ def test_closing_leaves_every_group_and_ownership_passes_on(world, published):  
     assert [(p["conversation_id"], p["user"]["id"]) for p in left] == [(world.group, world.alice.id)]
 
 
+def test_someone_who_only_shared_a_group_is_told_of_the_deleted_user_too(world, published):  # noqa: F811
+    added = world.api.post(f"/conversations/{world.group}/members", json={"user_id": world.carol.id})
+    assert added.status_code == 200, added.get_data(as_text=True)
+    published.clear()
+    assert close(world.api).status_code == 204
+    to_carol = [e.payload for e in published.named("user:updated") if world.carol.id in e.users]
+    assert [(p["user"]["id"], p["user"]["display_name"]) for p in to_carol] == [(world.alice.id, "Deleted user")]
+
+
 def test_the_direct_conversation_stays_readable_but_takes_no_new_messages(world):
     assert close(world.api).status_code == 204
     assert world.bob_api.get(f"/conversations/{world.dm}/messages").status_code == 200
