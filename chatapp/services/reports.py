@@ -19,7 +19,7 @@ from ..extensions import db
 from ..models import Conversation, Message, Report, User
 from ..timeutil import utcnow
 from . import ratelimit
-from .errors import NotFound, ValidationError
+from .errors import NotFound
 from .messaging import readable_message
 from .validation import entity_id, text
 
@@ -88,10 +88,10 @@ def resolve_report(report_id: object, note: str | None = None) -> Report:
     if report is None:
         raise NotFound(f"no report {rid}")
     if report.resolved_at is None:
-        if note is not None and len(note) > limits.MAX_REPORT_REASON_CHARS:
-            raise ValidationError(f"the note is longer than {limits.MAX_REPORT_REASON_CHARS} characters")
+        # The same rules as a reason (trimmed, storable, bounded); empty means no note.
+        shown = None if note is None else text(note, "note", max_chars=limits.MAX_REPORT_REASON_CHARS, min_chars=0)
         report.resolved_at = utcnow()
-        report.resolution = note.strip() if note and note.strip() else None
+        report.resolution = shown or None
         db.session.commit()
     return report
 
