@@ -250,13 +250,15 @@ def open_direct(user: User, other_id: object) -> tuple[dict[str, Any], bool]:
     """The one direct conversation of a pair; created=False when it existed."""
     oid = entity_id(other_id, "user_id")
     other = db.session.get(User, oid)
-    if other is None or not other.active:
+    if other is None:
         raise NotFound("no such user")
     low, high = sorted((user.id, oid))
     key = f"{low}:{high}"
     existing = db.session.scalar(select(Conversation).where(Conversation.direct_key == key))
     if existing is not None:
-        return to_dict(existing, user.id), False
+        return to_dict(existing, user.id), False  # still readable when the other closed their account
+    if not other.active:
+        raise NotFound("no such user")
     # An existing one stays readable; a new one is not created for a blocked pair.
     blocks.check_direct_open(user.id, oid)
     conversation = Conversation(type=DIRECT, direct_key=key, version=1)

@@ -231,6 +231,13 @@ def test_the_direct_conversation_stays_readable_but_takes_no_new_messages(world)
                  404, "not_found")
 
 
+def test_opening_the_existing_direct_conversation_with_a_closed_account_answers_it(world):
+    assert close(world.api).status_code == 204
+    opened = world.bob_api.post("/conversations", json={"type": "direct", "user_id": world.alice.id})
+    assert opened.status_code == 200, opened.get_data(as_text=True)
+    assert opened.get_json()["conversation"]["id"] == world.dm
+
+
 def test_a_contact_that_was_offline_sees_the_deleted_user_after_sync(world):
     conversations_now = world.bob_api.get("/conversations").get_json()["conversations"]
     cursors = {str(c["id"]): c["last_seq"] for c in conversations_now}
