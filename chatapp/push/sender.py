@@ -26,7 +26,7 @@ from .endpoints import EndpointRefused
 from .fcm import DEFAULT_SEND_URL, FcmClient, ServiceAccount
 from .jose import b64url_decode
 from .targets import Outcome, PushTarget
-from .transport import Response, Transport, TransportError
+from .transport import MAX_IDLE_PER_ORIGIN, Response, Transport, TransportError
 from .vapid import DEFAULT_SUBJECT, Vapid, check_subject, load_private_key
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,11 @@ class PushSender:
         key = load_private_key(config.get("VAPID_PRIVATE_KEY"), instance_path)
         vapid = Vapid(key, check_subject(config.get("VAPID_SUBJECT") or DEFAULT_SUBJECT))
         credentials = config.get("FCM_CREDENTIALS")
+        # Idle connections for every push in flight: fewer, and each batch reconnects (a TLS handshake each).
+        in_flight = int(config.get("PUSH_CONCURRENCY") or 0)
+        transport = Transport(timeout, max_idle=max(MAX_IDLE_PER_ORIGIN, in_flight))
         return cls(
-            vapid, transport=Transport(timeout), allow_insecure=bool(config.get("PUSH_ALLOW_INSECURE")),
+            vapid, transport=transport, allow_insecure=bool(config.get("PUSH_ALLOW_INSECURE")),
             fcm_account=ServiceAccount.load(credentials) if credentials else None,
             fcm_send_url=config.get("FCM_SEND_URL") or DEFAULT_SEND_URL,
             fcm_token_url=config.get("FCM_TOKEN_URL") or None,

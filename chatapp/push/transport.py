@@ -33,7 +33,8 @@ from urllib.parse import SplitResult
 # Push services answer with a few hundred bytes; an error page larger than this
 # is cut (and its connection closed rather than drained).
 MAX_RESPONSE_BYTES = 64 * 1024
-# At least the pushes one worker has in flight (CHAT_PUSH_CONCURRENCY, default 16):
+# The default; PushSender.from_config keeps at least the pushes one worker has in
+# flight (CHAT_PUSH_CONCURRENCY, default 16), however that is configured:
 # with fewer, each batch closed and reopened connections (a TLS handshake each
 # against a real push service, more than the push itself: bench/results/push.md).
 MAX_IDLE_PER_ORIGIN = 32
@@ -181,8 +182,9 @@ class _Connection(http.client.HTTPConnection):
 class Transport:
     """POST with a total deadline; kept-alive connections shared by threads."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, max_idle: int = MAX_IDLE_PER_ORIGIN) -> None:
         self.timeout = timeout
+        self.max_idle = max_idle
         self._tls = ssl.create_default_context()
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
@@ -250,7 +252,7 @@ class Transport:
         connection.idle_since = time.monotonic()
         with self._lock:
             idle = self._idle.setdefault(key, [])
-            if len(idle) < MAX_IDLE_PER_ORIGIN:
+            if len(idle) < self.max_idle:
                 idle.append(connection)
                 return
         connection.close()
