@@ -18,7 +18,7 @@ def _fmt(value: object, unit: str = "") -> str:
 
 
 def targets(result: dict) -> list[dict]:
-    """Each issue-7 target with the measured figure and met / not met."""
+    """Each target (issues 7, 13, 15, 16) with the measured figure and met / not met."""
     w = result["workloads"]
     rows: list[dict] = []
 
@@ -29,9 +29,9 @@ def targets(result: dict) -> list[dict]:
         c = w["idle"]["connect"]
         add("idle sockets on one worker", ">= 10,000 connected", f"{c['connected']:,} of {c['sockets']:,}",
             c["connected"] >= 10_000)
-        add("memory per socket", "<= 40 KiB", _fmt(c["rss_per_connection_kib"], " KiB"),
+        add("memory per socket", "<= 40 KiB (issues 7, 16)", _fmt(c["rss_per_connection_kib"], " KiB"),
             c["rss_per_connection_kib"] is not None and c["rss_per_connection_kib"] <= 40)
-        add("connect rate", ">= 1,000 /s", f"{c['rate_per_s']:,} /s", c["rate_per_s"] >= 1000)
+        add("connect rate", ">= 1,000 /s (issues 7, 16)", f"{c['rate_per_s']:,} /s", c["rate_per_s"] >= 1000)
     if "dm" in w:
         dm = w["dm"]
         add("DM capacity (persisted, acked)", ">= 2,000 msg/s at p99 <= 50 ms",
@@ -53,7 +53,7 @@ def targets(result: dict) -> list[dict]:
         low = min(steps, key=lambda s: s["target_rate"]) if steps else None
         p99 = low["latency_ms"]["p99"] if low else None
         failed = (low["requests"] - low["ok"]) if low else 0
-        add(f"history page, {db}", "p99 <= 2 ms at 10M messages",
+        add(f"history page, {db}", "p99 <= 2 ms at 10M messages (issue 16)",
             f"p99 {_fmt(p99)} ms over HTTP at {low['target_rate'] if low else 0} req/s, {h['messages']:,} messages "
             f"(SQL query alone p99 {h['query_only']['p99_ms']} ms), {failed} failed",
             p99 is not None and p99 <= 2 and h["messages"] >= 10_000_000 and failed == 0)
@@ -71,6 +71,11 @@ def targets(result: dict) -> list[dict]:
         from bench import search_report
 
         rows.extend(search_report.target_rows(w["search"]))
+    from bench import cost_report
+
+    if w.get("cost"):
+        rows.extend(cost_report.target_rows(w["cost"]))
+    rows.extend(cost_report.workload_rows(w))
     if "redis" in w and "dm" in w:
         r, single = w["redis"], w["dm"]["capacity"]
         ratio = r["capacity"] / single if single else 0
@@ -165,6 +170,10 @@ def write_summary(result: dict, md_path: Path, png_path: Path) -> None:
         from bench import search_report
 
         lines += search_report.lines(w["search"])
+    if w.get("cost"):
+        from bench import cost_report
+
+        lines += cost_report.lines(w["cost"])
     if plot(result, png_path):
         lines += ["", f"![latency against throughput]({png_path.name})"]
     md_path.write_text("\n".join([*lines, ""]))

@@ -97,6 +97,12 @@ PROFILES: dict[str, dict] = {
         # Queries start once the shared machine's CPU pressure is below 25% (waiting at most 5 min).
         "search_quiet_pct": 25,
         "search_quiet_wait": 300,
+        # bench/cost.py: issue 16's workload (2,000 sockets, 1,000 pairs) with ../shared/peers' generator, ~8 min.
+        "cost_sockets": 2000,
+        "cost_rates": [250, 500, 1000, 2000],
+        "cost_hold": 10,
+        "cost_fixed_rate": 500,
+        "cost_dbs": ["sqlite", "postgres"],
     },
     "quick": {
         "idle_sockets": 500,
@@ -135,6 +141,12 @@ PROFILES: dict[str, dict] = {
         "search_dbs": ["sqlite"],
         "search_quiet_pct": 100,
         "search_quiet_wait": 0,
+        # 2,000 Argon2 registrations alone take ~55 s: the cost step is not part of the quick profile.
+        "cost_sockets": 0,
+        "cost_rates": [],
+        "cost_hold": 0,
+        "cost_fixed_rate": 500,
+        "cost_dbs": [],
     },
 }
 
@@ -339,6 +351,24 @@ def workload_push(p: dict, db: str) -> dict:
     return push.measure(p, db, log=log)
 
 
+def workload_cost(p: dict, result: dict) -> None:
+    """Issue 16's workload against the Node peer (bench/cost.py), when ../shared/peers and Node are here."""
+    from bench import cost
+
+    dbs = list(p["cost_dbs"])
+    if not dbs or not p["cost_sockets"] or not p["cost_rates"]:
+        log(f"cost: not part of the {result['profile']} profile")
+        return
+    reason = cost.unavailable()
+    if reason:
+        result["skipped"]["cost"] = reason
+        return
+    if "postgres" in dbs and not postgres_available():
+        result["skipped"]["cost/postgres"] = "PostgreSQL not reachable"
+        dbs.remove("postgres")
+    result["workloads"]["cost"] = cost.measure(p, dbs, log=log)
+
+
 def workload_redis(p: dict, db: str = "sqlite") -> dict:
     """Two workers sharing the database and a Redis message queue; every
     message crosses workers (sender on one, recipient on the other)."""
@@ -380,7 +410,7 @@ def environment(argv: list[str]) -> dict:
     }
 
 
-ALL = ["dm", "idle", "group", "history", "catchup", "redis", "modes", "push", "search"]
+ALL = ["dm", "idle", "group", "history", "catchup", "redis", "modes", "push", "search", "cost"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,8 +423,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--push-scenarios", help="comma-separated subset of the push step's scenarios "
                         "(without is always kept: the others are compared with it)")
+    parser.add_argument("--cost-sockets", type=int, help="override the cost step's sockets (users)")
+    parser.add_argument("--cost-rates", help="override the cost step's rates, comma-separated msg/s")
+    parser.add_argument("--cost-hold", type=float, help="override the cost step's hold per rate (s)")
     args = parser.parse_args(argv)
     p = dict(PROFILES[args.profile])
+    if args.cost_sockets:
+        p["cost_sockets"] = args.cost_sockets
+    if args.cost_rates:
+        p["cost_rates"] = [int(r) for r in args.cost_rates.split(",") if r.strip()]
+    if args.cost_hold:
+        p["cost_hold"] = args.cost_hold
     if args.history_messages:
         p["history_messages"] = args.history_messages
     if args.push_scenarios:
@@ -442,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
                         result["skipped"]["search/postgres"] = "PostgreSQL not reachable"
                         continue
                     result["workloads"]["search"][db] = search.measure(p, db, log=log)
+            elif name == "cost":
+                workload_cost(p, result)
             elif name == "redis":
                 if redis_available():
                     result["workloads"]["redis"] = workload_redis(p)
