@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, bindparam, delete, literal, or_, select, union
+from sqlalchemy import Connection, Integer, and_, bindparam, delete, literal, or_, select, union
 from sqlalchemy.exc import IntegrityError
 
 from ..contract import objects as contract
 from ..extensions import db
 from ..models import Block, User
+from ..prepared import Prepared
 from .errors import Forbidden, NotFound, field_error
 from .validation import entity_id
 
@@ -29,14 +30,17 @@ from .validation import entity_id
 # query as a CASE subquery saved the round trip but tripled that query's cost on
 # PostgreSQL (psycopg2 plans every statement; 106 -> 259 us, groups included), so it
 # stays a query of its own (docs/performance.md "Blocking on the send path").
+_UID = bindparam("p_uid", type_=Integer)
+_OTHER = bindparam("p_other", type_=Integer)
 _DIRECT_REFUSED = (
     select(literal(1))
     .where(or_(
-        and_(Block.blocker_id == bindparam("p_uid"), Block.blocked_id == bindparam("p_other")),
-        and_(Block.blocker_id == bindparam("p_other"), Block.blocked_id == bindparam("p_uid")),
+        and_(Block.blocker_id == _UID, Block.blocked_id == _OTHER),
+        and_(Block.blocker_id == _OTHER, Block.blocked_id == _UID),
     ))
     .limit(1)
 )
+_DIRECT_REFUSED_PREPARED = Prepared(_DIRECT_REFUSED)
 # The ``posting`` of a direct conversation whose other member closed their account
 # (services/closing.py): nobody would read a new message. The send path reads posting
 # anyway (before and again under the conversation's lock), so this costs no query.
@@ -91,11 +95,12 @@ def _target(user: User, target_id: object) -> User:
 # ---------------------------------------------------------------- the checks the services call
 
 
-def check_direct_send(sender_id: int, direct_key: str) -> None:
-    """Refuse a send in a direct conversation when either blocked the other."""
+def check_direct_send(connection: Connection, sender_id: int, direct_key: str) -> None:
+    """Refuse a send in a direct conversation when either blocked the other
+    (on the send's connection, as a prepared statement: chatapp/prepared.py)."""
     low, high = (int(part) for part in direct_key.split(":"))
     other = high if low == sender_id else low
-    if either_blocked(sender_id, other):
+    if _DIRECT_REFUSED_PREPARED.first(connection, {"p_uid": sender_id, "p_other": other}) is not None:
         refuse_direct_send()
 
 

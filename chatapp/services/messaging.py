@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Integer, Table, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import DateTime, Integer, String, Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..contract import events as contract_events
@@ -16,6 +16,7 @@ from ..contract.objects import as_dict
 from ..extensions import db
 from ..models import Conversation, Membership, Message, Reaction, User
 from ..models.message import message_object, parse_mentions, reply_preview, store_mentions
+from ..prepared import Prepared
 from ..timeutil import iso, utcnow
 from . import blocks, events, mentions, push_outbox, ratelimit, uploads, versions
 from .conversations import get_member, get_visible, member_ids, readable_id
@@ -33,30 +34,44 @@ def _body(value: object, *, may_be_empty: bool = False) -> str:
 
 
 # The send path is the hot path (thousands per second): pre-built Core
-# statements, compiled once and cached by SQLAlchemy, no ORM unit of work.
+# statements, compiled once per dialect and run on the DBAPI cursor
+# (chatapp/prepared.py), no ORM unit of work.
 _MESSAGES = cast(Table, Message.__table__)  # a mapped class's __table__ is its Table
-_SENDER_STATE = (
-    select(Conversation.posting, Membership.role, Membership.last_read_seq, Conversation.direct_key)
-    .join(Membership, Membership.conversation_id == Conversation.id)
-    .where(Conversation.id == bindparam("p_cid"), Membership.user_id == bindparam("p_uid"))
+_MEMBERSHIPS = cast(Table, Membership.__table__)
+_CID = bindparam("p_cid", type_=Integer)
+_UID = bindparam("p_uid", type_=Integer)
+_NOW = bindparam("p_now", type_=DateTime)
+# The sender's standing and, in the same statement, a message already sent with
+# this client_id (an idempotent resend answers the original).
+_ORIGINAL_ID = (
+    select(_MESSAGES.c.id)
+    .where(_MESSAGES.c.conversation_id == _CID, _MESSAGES.c.sender_id == _UID,
+           _MESSAGES.c.client_id == bindparam("p_key", type_=String))
+    .scalar_subquery()
 )
-_BY_CLIENT_ID = select(Message.id).where(
-    Message.conversation_id == bindparam("p_cid"),
-    Message.sender_id == bindparam("p_uid"),
-    Message.client_id == bindparam("p_key"),
+_SENDER_STATE = Prepared(
+    select(Conversation.posting, Membership.role, Membership.last_read_seq, Conversation.direct_key, _ORIGINAL_ID)
+    .join(Membership, Membership.conversation_id == Conversation.id)
+    .where(Conversation.id == _CID, Membership.user_id == _UID)
 )
 # Allocate the seq and the version inside this transaction: the row update
 # serialises concurrent senders, and a rollback returns both numbers (no gaps).
-_NEXT_SEQ = (
+_NEXT_SEQ = Prepared(
     update(Conversation)
-    .where(Conversation.id == bindparam("p_cid"))
-    .values(last_seq=Conversation.last_seq + 1, version=Conversation.version + 1, updated_at=bindparam("p_now"))
+    .where(Conversation.id == _CID)
+    .values(last_seq=Conversation.last_seq + 1, version=Conversation.version + 1, updated_at=_NOW)
     .returning(Conversation.last_seq, Conversation.version, Conversation.posting)
 )
-_INSERT = insert(_MESSAGES).returning(_MESSAGES.c.id)
+_ROW = ("conversation_id", "seq", "sender_id", "body", "client_id", "created_at", "deleted", "version", "mentions",
+        "reply_to_id")
+_INSERT = Prepared(
+    insert(_MESSAGES)
+    .values({**{name: bindparam(name, type_=_MESSAGES.c[name].type) for name in _ROW}, "edited_at": None})
+    .returning(_MESSAGES.c.id)
+)
 # Every other member gains one unread; RETURNING names the recipients too.
-_RECIPIENTS = (Membership.conversation_id == bindparam("p_cid"), Membership.user_id != bindparam("p_uid"))
-_BUMP_UNREAD = (
+_RECIPIENTS = (Membership.conversation_id == _CID, Membership.user_id != _UID)
+_BUMP_UNREAD = Prepared(
     update(Membership)
     .where(*_RECIPIENTS)
     .values(unread_count=Membership.unread_count + 1)
@@ -76,16 +91,20 @@ _BUMP_UNREAD_MENTIONED = (
 # Sending marks the sender as having read (and received) up to their own message.
 # Run under the conversation's lock, it also re-reads the sender's membership:
 # no row means they were removed (or left) while this send waited for the lock.
-_SENDER_READ = (
+_SEQ = bindparam("p_seq", type_=Integer)
+_SENDER_READ = Prepared(
     update(Membership)
-    .where(Membership.conversation_id == bindparam("p_cid"), Membership.user_id == bindparam("p_uid"))
-    .values(last_read_seq=bindparam("p_seq"), delivered_seq=bindparam("p_seq"), unread_count=0, unread_mentions=0)
+    .where(Membership.conversation_id == _CID, Membership.user_id == _UID)
+    .values(last_read_seq=_SEQ, delivered_seq=_SEQ, unread_count=0, unread_mentions=0)
     .returning(Membership.role)
 )
-_TOTALS = (
-    select(Membership.user_id, func.sum(Membership.unread_count))
-    .where(Membership.user_id.in_(bindparam("p_uids", expanding=True)))
-    .group_by(Membership.user_id)
+# The total unread of every member of the conversation (the badge of each
+# ``unread``): one statement, no list parameter.
+_CO_MEMBERS = _MEMBERSHIPS.alias("co_member")
+_TOTALS = Prepared(
+    select(_MEMBERSHIPS.c.user_id, func.sum(_MEMBERSHIPS.c.unread_count))
+    .where(_MEMBERSHIPS.c.user_id.in_(select(_CO_MEMBERS.c.user_id).where(_CO_MEMBERS.c.conversation_id == _CID)))
+    .group_by(_MEMBERSHIPS.c.user_id)
 )
 
 
@@ -110,13 +129,12 @@ def send_message(
     key = parse_client_id(client_id)
     quoted_id = None if reply_to is None else entity_id(reply_to, "reply_to")
     conn = db.session.connection()
-    state = conn.execute(_SENDER_STATE, {"p_cid": cid, "p_uid": sender.id}).first()
+    state = _SENDER_STATE.first(conn, {"p_cid": cid, "p_uid": sender.id, "p_key": key})
     if state is None:
         get_member(sender, cid)  # raises the precise error: not_found, or forbidden for a public room
         raise NotFound("no such conversation")
     role: str | None
-    posting, role, last_read_seq, direct_key = state
-    original_id = conn.execute(_BY_CLIENT_ID, {"p_cid": cid, "p_uid": sender.id, "p_key": key}).scalar()
+    posting, role, last_read_seq, direct_key, original_id = state
     if original_id is not None:
         return db.session.get_one(Message, original_id).to_dict(), False
     if posting == "admins" and role not in MANAGERS:
@@ -125,7 +143,7 @@ def send_message(
         # Direct conversations only (groups pay nothing): a blocked pair, or a closed account.
         if posting == blocks.NOBODY_POSTS:
             blocks.refuse_direct_send()
-        blocks.check_direct_send(sender.id, direct_key)
+        blocks.check_direct_send(conn, sender.id, direct_key)
     quoted = None
     if quoted_id is not None:
         quoted = conn.execute(_QUOTED, {"p_mid": quoted_id, "p_cid": cid}).first()
@@ -136,10 +154,10 @@ def send_message(
     ratelimit.check_message(sender.id)
     now = utcnow()
     try:
-        seq, version, posting = conn.execute(_NEXT_SEQ, {"p_cid": cid, "p_now": now}).one()
+        seq, version, posting = _NEXT_SEQ.first(conn, {"p_cid": cid, "p_now": now})
         # Decided again under the lock the seq update took (services/versions.py):
         # a sender removed, demoted or silenced meanwhile does not post after it.
-        role = conn.execute(_SENDER_READ, {"p_cid": cid, "p_uid": sender.id, "p_seq": seq}).scalar()
+        role = _SENDER_READ.scalar(conn, {"p_cid": cid, "p_uid": sender.id, "p_seq": seq})
         if role is None:
             db.session.rollback()
             get_member(sender, cid)  # the precise error, from the committed state
@@ -155,7 +173,7 @@ def send_message(
         row = {"conversation_id": cid, "seq": seq, "sender_id": sender.id, "body": text_body, "client_id": key,
                "created_at": now, "deleted": False, "version": version, "mentions": store_mentions(mentioned),
                "reply_to_id": quoted_id}
-        message_id = conn.execute(_INSERT, row).scalar_one()
+        message_id = _INSERT.scalar(conn, row)
         try:
             attached = uploads.attach(sender.id, cid, message_id, upload_ids) if upload_ids != [] else []
         except ChatError:
@@ -172,10 +190,13 @@ def send_message(
     if mentioned:
         mentions.record(cid, message_id, seq, mentioned)
         bump_params["p_mentioned"] = mentioned
-    bumped = conn.execute(_BUMP_UNREAD_MENTIONED if mentioned else _BUMP_UNREAD, bump_params).all()
+    if mentioned:
+        bumped = conn.execute(_BUMP_UNREAD_MENTIONED, bump_params).all()
+    else:
+        bumped = _BUMP_UNREAD.all(conn, bump_params)
     unread = {uid: count for uid, count, _ in bumped}
     unread_mentions = {uid: count for uid, _, count in bumped}
-    push_outbox.enqueue_message(cid, seq, message_id, sender.id, mentioned, now)
+    push_outbox.enqueue_message(conn, cid, seq, message_id, sender.id, mentioned, now)
     message = contract.Message(
         id=message_id, conversation_id=cid, seq=seq, sender_id=sender.id, body=text_body, client_id=key,
         created_at=iso(now), edited_at=None, deleted=False, reactions={}, version=version, mentions=mentioned,
@@ -186,7 +207,7 @@ def send_message(
     data = events.on_commit(contract_events.MessageNew(message=message), users=members)["message"]
     had_unread = last_read_seq < seq - 1
     notify = list(unread) + ([sender.id] if had_unread else [])
-    totals = dict(conn.execute(_TOTALS, {"p_uids": notify}).all()) if notify else {}
+    totals = dict(_TOTALS.all(conn, {"p_cid": cid})) if notify else {}
     for uid, count in unread.items():
         total = int(totals.get(uid, 0))
         badge = contract_events.Unread(

@@ -18,17 +18,34 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, delete, exists, false, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from ..extensions import db
 from ..models import Membership, PushJob, PushSubscription
+from ..prepared import Prepared
 from ..timeutil import utcnow
 
 MESSAGE = "message"
 READ = "read"
 
 _HAS_DEVICE = exists().where(PushSubscription.user_id == Membership.user_id)
-_UNMUTED = or_(Membership.muted_until.is_(None), Membership.muted_until <= bindparam("p_now"))
+_NOW = bindparam("p_now", type_=DateTime)
+_UNMUTED = or_(Membership.muted_until.is_(None), Membership.muted_until <= _NOW)
 _COLUMNS = ["kind", "user_id", "conversation_id", "seq", "message_id", "mentioned", "attempts", "due_at", "created_at"]
 
 
@@ -41,12 +58,13 @@ def _message_jobs(mentioned: bool) -> Any:
         level = or_(every, and_(Membership.notifications == "mentions", named))
     else:
         named, level = false(), every
+    # Typed parameters: the statement also runs prepared (chatapp/prepared.py).
     source = select(
-        literal(MESSAGE), Membership.user_id, Membership.conversation_id, bindparam("p_seq"), bindparam("p_mid"),
-        named, literal(0), bindparam("p_due"), bindparam("p_now"),
+        literal(MESSAGE), Membership.user_id, Membership.conversation_id, bindparam("p_seq", type_=Integer),
+        bindparam("p_mid", type_=Integer), named, literal(0), bindparam("p_due", type_=DateTime), _NOW,
     ).where(
-        Membership.conversation_id == bindparam("p_cid"),
-        Membership.user_id != bindparam("p_sender"),
+        Membership.conversation_id == bindparam("p_cid", type_=Integer),
+        Membership.user_id != bindparam("p_sender", type_=Integer),
         level,
         _UNMUTED,
         _HAS_DEVICE,
@@ -54,12 +72,12 @@ def _message_jobs(mentioned: bool) -> Any:
     return insert(PushJob).from_select(_COLUMNS, source)
 
 
-_MESSAGE_JOBS = _message_jobs(mentioned=False)
-_MESSAGE_JOBS_MENTIONED = _message_jobs(mentioned=True)
+_MESSAGE_JOBS = Prepared(_message_jobs(mentioned=False))
+_MESSAGE_JOBS_MENTIONED = _message_jobs(mentioned=True)  # a list parameter: through Connection.execute
 
 
-def enqueue_message(conversation_id: int, seq: int, message_id: int, sender_id: int, mentioned: list[int],
-                    now: datetime) -> None:
+def enqueue_message(connection: Connection, conversation_id: int, seq: int, message_id: int, sender_id: int,
+                    mentioned: list[int], now: datetime) -> None:
     """Queue a push of a new message to each recipient whose level allows it (in
     the send's transaction). It becomes due after ``PUSH_DELAY_SECONDS``: a device
     that is listening acknowledges ``delivered`` within that time and is not pushed."""
@@ -68,8 +86,9 @@ def enqueue_message(conversation_id: int, seq: int, message_id: int, sender_id: 
         "p_due": now + timedelta(seconds=current_app.config["PUSH_DELAY_SECONDS"]),
     }
     if mentioned:
-        params["p_mentioned"] = mentioned
-    db.session.connection().execute(_MESSAGE_JOBS_MENTIONED if mentioned else _MESSAGE_JOBS, params)
+        connection.execute(_MESSAGE_JOBS_MENTIONED, {**params, "p_mentioned": mentioned})
+    else:
+        _MESSAGE_JOBS.run(connection, params)
 
 
 # A message push in flight (claimed, not yet recorded) counts as pushed: the
