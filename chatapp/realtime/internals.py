@@ -15,6 +15,7 @@ source, the behaviour each override relies on (RELIED_ON there).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import version
 from typing import Any
@@ -34,10 +35,11 @@ BORROWED: list[tuple[type, str, str]] = [
     (engineio.Server, "_trigger_event", "ReaderEndsOnClosedSocket (guard): end a refused socket's reader"),
     (engineio.Server, "generate_id", "prefix_session_ids (sessionids): the one place session ids are made"),
     (socketio.RedisManager, "_publish", "HookedRedisManager.publish (managers): batching and failure counting"),
-    (socketio.RedisManager, "_listen", "HookedRedisManager: split batches"),
-    (socketio.RedisManager, "_redis_connect", "HookedRedisManager: keep subscribe confirmations"),
+    (socketio.RedisManager, "_listen", "HookedRedisManager: split batches, listen on every listened_channels()"),
+    (socketio.RedisManager, "_redis_connect",
+     "HookedRedisManager: keep subscribe confirmations; redis_client() (managers: the route table)"),
     (socketio.RedisManager, "_redis_listen_with_retries",
-     "HookedRedisManager.subscription_restored (managers): resync after a lost subscription"),
+     "HookedRedisManager: replaced, to subscribe listened_channels() and call subscription_established/restored"),
     (socketio.RedisManager, "_handle_close_room",
      "HookedRedisManager.disconnect_local (managers): disconnect a room on every worker"),
     (socketio.RedisManager, "_get_logger", "HookedRedisManager.queue_logger (managers): the manager's own logger"),
@@ -182,8 +184,15 @@ class HookedRedisManager(socketio.RedisManager):
     * ``publish_disconnect_room(room, namespace)``: every worker's
       ``disconnect_local(room, namespace)`` runs (a ``close_room`` message with
       a ``disconnect`` flag; a worker without this class merely closes the room).
+    * ``listened_channels()``: the channels this worker subscribes to (the
+      common one first); messages on any of them are handled alike.
+    * ``subscription_established()``: every listened channel is subscribed,
+      for the first time.
     * ``subscription_restored()``: the Redis subscription was re-established,
       so messages published meanwhile are lost (pub/sub is at-most-once).
+    * ``redis_client()``: the manager's Redis client, connected.
+    * ``message_received(channel)`` and ``concerns_this_worker(message)``:
+      each Redis message as it arrives, each decoded one before it is handled.
     """
 
     def publish(self, data: object) -> object:
@@ -210,12 +219,27 @@ class HookedRedisManager(socketio.RedisManager):
     def subscription_restored(self) -> None:
         pass
 
+    def subscription_established(self) -> None:
+        pass
+
+    def listened_channels(self) -> list[str]:
+        return [self.channel]
+
+    def redis_client(self) -> Any:
+        if not self.connected or self.redis is None:
+            self._redis_connect()
+        return self.redis
+
     def _publish(self, data: object) -> object:
         return self.publish(data)
 
     def _listen(self) -> Iterator[object]:
-        for raw in super()._listen():
-            yield from self._split(raw)
+        channels = {channel.encode("utf-8"): channel for channel in self.listened_channels()}
+        for message in self._redis_listen_with_retries():
+            channel = channels.get(message.get("channel"))  # type: ignore[arg-type]
+            if channel is not None and message.get("type") == "message" and "data" in message:
+                self.message_received(channel)
+                yield from self._split(message["data"])
 
     def _split(self, raw: object) -> Iterable[object]:
         try:
@@ -224,22 +248,57 @@ class HookedRedisManager(socketio.RedisManager):
             return ()  # python-socketio ignores undecodable messages too
         if isinstance(data, dict) and data.get("method") == "batch":
             # Each keeps its sender's host_id, so a worker skips its own.
-            return [m for m in data.get("messages") or () if isinstance(m, dict)]
-        return (data,)
+            return [m for m in data.get("messages") or () if isinstance(m, dict) and self.concerns_this_worker(m)]
+        return (data,) if self.concerns_this_worker(data) else ()
+
+    def message_received(self, channel: str) -> None:
+        """One Redis message arrived on ``channel`` (before it is decoded)."""
+
+    def concerns_this_worker(self, message: object) -> bool:
+        """False for a decoded message this worker need not handle (skipped before python-socketio sees it)."""
+        return True
 
     def _redis_connect(self) -> None:
         super()._redis_connect()
         # Keep subscribe confirmations: they tell us when a subscription was restored.
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
 
-    def _redis_listen_with_retries(self) -> Iterator[object]:
-        subscriptions = 0
-        for message in super()._redis_listen_with_retries():
-            if isinstance(message, dict) and message.get("type") == "subscribe":
-                subscriptions += 1
-                if subscriptions > 1:
-                    self.subscription_restored()
-            yield message
+    def _redis_listen_with_retries(self) -> Iterator[dict[str, Any]]:
+        """RedisManager's loop (reconnect with back-off up to 60 s), subscribing
+        every listened channel; the hooks run once all of them are confirmed,
+        whether this loop re-subscribed or redis-py did after a silent reconnect."""
+        channels = self.listened_channels()
+        retry_sleep = 1
+        subscribed = established = False
+        pending = len(channels)  # confirmations still due for a complete set
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    pubsub = self.pubsub
+                    pending = len(channels)
+                    pubsub.subscribe(*channels)
+                    subscribed = True
+                    retry_sleep = 1
+                for message in pubsub.listen():
+                    if message.get("type") == "subscribe":
+                        pending -= 1
+                        if pending == 0:
+                            pending = len(channels)
+                            if established:
+                                self.subscription_restored()
+                            else:
+                                established = True
+                                self.subscription_established()
+                    yield message
+            except Exception as exc:
+                self._get_logger().error(
+                    f"Cannot receive from redis... retrying in {retry_sleep} secs",
+                    extra={"redis_exception": str(exc)},
+                )
+                subscribed = False
+                time.sleep(retry_sleep)
+                retry_sleep = min(retry_sleep * 2, 60)
 
     def _handle_close_room(self, message: dict[str, Any]) -> None:
         if message.get("disconnect"):

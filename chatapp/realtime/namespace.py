@@ -83,11 +83,14 @@ class ChatNamespace(Namespace):
         user = principal.user
         if presence.connection_count(user.id) >= accounts.max_connections():
             raise RateLimited("too many connections for this user", retry_after=5)
-        positions, total = receipts.ready_positions(user)
         sid = current_sid()
         self.socketio.server.save_session(sid, {"user_id": user.id, "token_id": principal.token_id}, NAMESPACE)
         self.enter_room(sid, accounts.user_room(user.id))
         self.enter_room(sid, accounts.token_room(principal.token_id))
+        # The snapshot after joining the rooms (and, with Redis, after this worker
+        # is in their route table): an event committed later reaches this socket,
+        # one committed earlier is in the snapshot (chatapp/realtime/routing.py).
+        positions, total = receipts.ready_positions(user)
         presence.connect(user, sid)
         metrics.CONNECTED_SOCKETS.inc()
         ready = as_dict(contract.Ready(user=presence.user_object(user), conversations=positions, total_unread=total))

@@ -46,10 +46,14 @@ RELIED_ON = [
      "internals.HookedRedisManager._handle_close_room: close_room messages reach it"),
     (socketio.PubSubManager.emit, "self._publish(",
      "internals.HookedRedisManager._publish: every cross-worker emit goes through it (batching)"),
-    (socketio.RedisManager._listen, "self._redis_listen_with_retries()",
-     "internals.HookedRedisManager._redis_listen_with_retries: subscription_restored sees every message"),
-    (socketio.RedisManager._listen, "message['type'] == 'message'",
-     "internals.HookedRedisManager._redis_connect: the subscribe confirmations it keeps are filtered out here"),
+    (socketio.RedisManager._redis_connect, "self.connected = True",
+     "internals.HookedRedisManager.redis_client: _redis_connect leaves a connected client in self.redis"),
+    (socketio.base_manager.BaseManager.basic_disconnect, "self.basic_leave_room(sid, namespace, room)",
+     "managers.ChatRedisManager.basic_leave_room: a disconnect leaves every room through it (route table)"),
+    (socketio.base_manager.BaseManager.basic_close_room, "self.basic_leave_room(sid, namespace, room)",
+     "managers.ChatRedisManager.basic_leave_room: a closed room is left through it (route table)"),
+    (socketio.Manager.enter_room, "self.basic_enter_room(",
+     "managers.ChatRedisManager.basic_enter_room: every local enter goes through it (route table)"),
 ]
 
 

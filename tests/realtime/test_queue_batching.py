@@ -3,8 +3,10 @@
 With several workers every emit crosses Redis. The events of one commit (a
 DM's ``message:new`` and ``unread``, a room's 99 ``unread``) travel as one
 Redis message: one round trip for the sending worker, one decode for each of
-the others. Checked on the real Redis channel; tests/e2e/test_cluster.py
-proves that the other workers split the batch and deliver every event.
+the others. Checked on the real Redis channel of a stand-in worker that holds
+every recipient's room (chatapp/realtime/routing.py: an emit goes only to the
+workers holding its rooms); tests/e2e/test_cluster.py proves that the other
+workers split the batch and deliver every event.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from chatapp.services.errors import NotFound
 from tests.support.services import REDIS_URL, scratch_redis_prefix
 
 pytestmark = pytest.mark.redis
+
+STAND_IN = "stand-in-worker"
 
 
 def published_on(channel_listener: redis.client.PubSub, seconds: float = 1.0) -> list[dict]:
@@ -43,7 +47,15 @@ def queued_app(tmp_path):
         )  # fmt: skip
         client = redis.Redis.from_url(REDIS_URL)
         listener = client.pubsub(ignore_subscribe_messages=True)
-        listener.subscribe(f"{prefix}-socketio")
+        listener.subscribe(f"{prefix}-socketio", f"{prefix}-socketio:w:{STAND_IN}")
+        client.set(f"{prefix}-socketio:alive:{STAND_IN}", "1", ex=60)
+
+        def holds(*users: int) -> None:
+            """The stand-in worker has a socket of each of ``users``."""
+            for uid in users:
+                client.sadd(f"{prefix}-socketio:route:/chat:{user_room(uid)}", STAND_IN)
+
+        app.extensions["test.holds"] = holds
         with app.app_context():
             db.create_all()
             yield app, listener
@@ -55,10 +67,11 @@ def queued_app(tmp_path):
 
 
 def test_a_direct_message_crosses_the_queue_as_one_redis_message(queued_app):
-    _app, listener = queued_app
+    app, listener = queued_app
     alice = accounts.register("alice", "correct horse")
     bob = accounts.register("bob", "correct horse")
     conversation, _ = conversations.open_direct(alice.user, bob.user.id)
+    app.extensions["test.holds"](alice.user.id, bob.user.id)
     published_on(listener, 0.3)  # conversation:new and the like, before the send
 
     message, created = messaging.send_message(alice.user, conversation["id"], "hi bob", "c-1")
@@ -76,10 +89,11 @@ def test_a_direct_message_crosses_the_queue_as_one_redis_message(queued_app):
 
 
 def test_a_room_message_publishes_once_for_all_its_members(queued_app):
-    _app, listener = queued_app
+    app, listener = queued_app
     owner = accounts.register("owner", "correct horse")
     members = [accounts.register(f"member{i}", "correct horse") for i in range(5)]
     room = conversations.create_group(owner.user, "room", [m.user.id for m in members])
+    app.extensions["test.holds"](owner.user.id, *(m.user.id for m in members))
     published_on(listener, 0.3)
 
     messaging.send_message(owner.user, room["id"], "hello all", "r-1")
@@ -90,8 +104,9 @@ def test_a_room_message_publishes_once_for_all_its_members(queued_app):
 
 
 def test_a_rolled_back_send_publishes_nothing(queued_app):
-    _app, listener = queued_app
+    app, listener = queued_app
     alice = accounts.register("alice", "correct horse")
+    app.extensions["test.holds"](alice.user.id)
     published_on(listener, 0.3)
     with pytest.raises(NotFound):
         messaging.send_message(alice.user, 999_999, "to nowhere", "x-1")
