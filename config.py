@@ -98,6 +98,9 @@ class Config:
     # Merged over the driver's defaults (chatapp.engine_options: PostgreSQL pings
     # and fails fast; a local SQLite file needs neither), key by key.
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {}
+    # PostgreSQL: the send path's statements are prepared on the server once per
+    # connection (chatapp/prepared.py). 0 behind PgBouncer in transaction mode.
+    DB_SERVER_PREPARE = _env_bool("DB_SERVER_PREPARE", True)
     # None: embedded mode (in-memory presence and rate limits, one process).
     REDIS_URL = _env("REDIS_URL") or None
     # Prefix for every Redis key and channel, so tests and tenants never collide.

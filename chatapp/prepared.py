@@ -14,6 +14,13 @@ DBAPI connection), so it mixes freely with ORM and Core statements, and a
 driver error is translated and handled exactly as SQLAlchemy does (an
 ``IntegrityError``, a disconnect that invalidates the pooled connection).
 
+On PostgreSQL the statement is also prepared on the server (``PREPARE``
+once per connection, then ``EXECUTE``): psycopg2 sends every statement as text,
+which PostgreSQL parses and plans each time, and for the send path's short
+statements that planning was most of the database's CPU. Behind a pooler that
+does not keep a server connection per client connection (PgBouncer in
+transaction mode), set ``CHAT_DB_SERVER_PREPARE=0``.
+
 Only statements without expanding (``IN``) parameters and whose results need
 no type processing (integers, strings) qualify: ``Prepared`` refuses the
 others when it compiles them.
@@ -21,15 +28,22 @@ others when it compiles them.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
 BindProcessor = Callable[[Any], Any]
+# Per DBAPI connection (pool-level info survives checkouts, dies with the
+# connection): the names prepared on that server session, or None when off.
+_SERVER_PREPARED = "chat.server_prepared"
+_names = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -41,16 +55,30 @@ class _Compiled:
     # Binds that carry their own value (literal(0), a column default, LIMIT 1).
     preset: dict[str, Any]
 
-    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        given = {**self.preset, **values} if self.preset else values
-        processed = [
+    def values(self, given: Mapping[str, Any]) -> list[Any]:
+        merged = {**self.preset, **given} if self.preset else given
+        return [
             value if process is None or value is None else process(value)
-            for value, process in zip((given[name] for name in self.names), self.processors, strict=True)
+            for value, process in zip((merged[name] for name in self.names), self.processors, strict=True)
         ]
+
+    def parameters(self, given: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        processed = self.values(given)
         return processed if self.positional else dict(zip(self.names, processed, strict=True))
 
 
-def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
+@dataclass(frozen=True)
+class _ServerPrepared:
+    """PostgreSQL: ``PREPARE name (types) AS ...`` with $n placeholders, then
+    ``EXECUTE name (%s, ...)`` (psycopg2 quotes the values)."""
+
+    name: str
+    prepare: str
+    execute: str
+    compiled: _Compiled
+
+
+def _compile(statement: ClauseElement, dialect: Dialect) -> tuple[_Compiled, Any]:
     compiled: Any = statement.compile(dialect=dialect)  # an SQLCompiler
     binds = {name: bind for bind, name in compiled.bind_names.items()}  # by the name in the SQL
     if any(bind.expanding for bind in binds.values()) or compiled.literal_execute_params \
@@ -64,36 +92,83 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     names = tuple(compiled.positiontup) if positional else tuple(binds)
     processors = tuple(binds[name].type._cached_bind_processor(dialect) for name in names)
     preset = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
-    return _Compiled(compiled.string, names, processors, positional, preset)
+    return _Compiled(compiled.string, names, processors, positional, preset), binds
+
+
+def _server_prepared(statement: ClauseElement, dialect: Dialect) -> _ServerPrepared:
+    numbered_dialect: Any = type(dialect)
+    numbered_dialect = numbered_dialect(paramstyle="numeric_dollar")
+    compiled, binds = _compile(statement, numbered_dialect)
+    # The parameter types, declared (PostgreSQL cannot infer those of a SELECT
+    # list); lengths dropped, so a value is never cut to fit a VARCHAR(n).
+    types = [re.sub(r"\(\d+\)", "", dialect.type_compiler_instance.process(binds[name].type))
+             for name in compiled.names]
+    name = f"chat_prepared_{next(_names)}"
+    placeholders = ", ".join(["%s"] * len(compiled.names))
+    return _ServerPrepared(
+        name,
+        f"PREPARE {name} ({', '.join(types)}) AS {compiled.sql}",
+        f"EXECUTE {name} ({placeholders})" if compiled.names else f"EXECUTE {name}",
+        # The values in $n order, processed with the real dialect's processors.
+        _Compiled(compiled.sql, compiled.names,
+                  tuple(binds[n].type._cached_bind_processor(dialect) for n in compiled.names), True,
+                  compiled.preset),
+    )
 
 
 class Prepared:
     """One Core statement, compiled on first use for each dialect."""
 
-    __slots__ = ("statement", "_by_dialect")
+    __slots__ = ("statement", "_by_dialect", "_server")
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
+        self._server: _ServerPrepared | None = None
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
         compiled = self._by_dialect.get(dialect.name)
         if compiled is None:
-            compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect)
+            compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect)[0]
         return compiled
+
+    def _server_statement(self, connection: Connection) -> _ServerPrepared | None:
+        """The server-side form when this connection prepares statements, else None."""
+        if connection.dialect.name != "postgresql":
+            return None
+        info = connection.connection.info
+        if _SERVER_PREPARED not in info:
+            info[_SERVER_PREPARED] = set() if current_app.config["DB_SERVER_PREPARE"] else None
+        prepared: set[str] | None = info[_SERVER_PREPARED]
+        if prepared is None:
+            return None
+        server = self._server
+        if server is None:
+            server = self._server = _server_prepared(self.statement, connection.dialect)
+        if server.name not in prepared:
+            # Not transactional in PostgreSQL: it outlives a rollback of this transaction.
+            self._execute(connection, server.prepare, None)
+            prepared.add(server.name)
+        return server
 
     def run(self, connection: Connection, values: Mapping[str, Any]) -> Any:
         """Execute with ``values`` (by bind name); returns the DBAPI cursor
         (``fetchone()``, ``fetchall()``, ``rowcount``)."""
+        server = self._server_statement(connection)
+        if server is not None:
+            return self._execute(connection, server.execute, server.compiled.values(values))
         compiled = self._compiled(connection.dialect)
-        parameters = compiled.parameters(values)
+        return self._execute(connection, compiled.sql, compiled.parameters(values))
+
+    @staticmethod
+    def _execute(connection: Connection, sql: str, parameters: Any) -> Any:
         cursor = connection.connection.cursor()
         try:
-            cursor.execute(compiled.sql, parameters)
+            cursor.execute(sql, parameters)
         except connection.dialect.loaded_dbapi.Error as error:
             # SQLAlchemy's own translation: the same exception classes as
             # Connection.execute, and a lost connection is invalidated in the pool.
-            connection._handle_dbapi_exception(error, compiled.sql, parameters, cursor, None)
+            connection._handle_dbapi_exception(error, sql, parameters, cursor, None)
             raise  # not reached: the handler raises the translated error
         return cursor
 

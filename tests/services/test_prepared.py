@@ -8,12 +8,27 @@ from datetime import datetime
 from typing import cast
 
 import pytest
-from sqlalchemy import Boolean, DateTime, Integer, String, Table, bindparam, insert, literal, select, update
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 
 from chatapp.extensions import db
 from chatapp.models import User
 from chatapp.prepared import Prepared
+from tests.conftest import TEST_DB
 
 USERS = cast(Table, User.__table__)
 _ADD_USER = Prepared(
@@ -86,3 +101,61 @@ def test_statements_it_cannot_run_faithfully_are_refused_when_compiled(app):
     untyped = Prepared(select(bindparam("p_at")))  # a comparison with a column would take its type
     with pytest.raises(ValueError, match="typed parameters: p_at"):
         untyped.run(conn, {"p_at": datetime(2026, 1, 1)})
+
+
+postgres_only = pytest.mark.skipif(TEST_DB != "postgres", reason="server-side PREPARE: PostgreSQL")
+
+
+def _server_prepared_names() -> set[str]:
+    return set(db.session.execute(text("SELECT name FROM pg_prepared_statements")).scalars())
+
+
+@postgres_only
+def test_on_postgresql_a_statement_is_prepared_once_per_connection_and_outlives_a_rollback(app):
+    conn = db.session.connection()
+    user_id = _ADD_USER.scalar(conn, {"p_name": "server", "p_at": datetime(2026, 1, 1), "p_active": True})
+    name = _ADD_USER._server.name
+    assert name in _server_prepared_names()
+    db.session.rollback()  # PREPARE is not transactional: the statement stays, the row goes
+    assert db.session.get(User, user_id) is None
+    assert name in _server_prepared_names()
+    again = _ADD_USER.scalar(db.session.connection(), {"p_name": "server", "p_at": datetime(2026, 1, 1),
+                                                       "p_active": True})
+    db.session.commit()
+    assert db.session.get(User, again).username == "server"
+
+
+@postgres_only
+def test_a_new_connection_prepares_again_after_the_old_one_was_lost(app):
+    """The prepared names live in the pooled connection's info: a connection
+    replaced after a disconnect starts with none and prepares on first use."""
+    conn = db.session.connection()
+    _RENAME.run(conn, {"p_id": 0, "p_display": "nobody"})
+    backend = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
+    db.session.commit()
+    other = create_engine(db.engine.url, poolclass=NullPool)  # not a connection of the pool
+    with other.connect() as killer:
+        killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    other.dispose()
+    db.session.remove()
+    # The pool's ping replaces the dead connection at checkout.
+    assert _RENAME.run(db.session.connection(), {"p_id": 0, "p_display": "nobody"}).rowcount == 0
+    assert db.session.execute(text("SELECT pg_backend_pid()")).scalar() != backend
+    assert _RENAME._server.name in _server_prepared_names()
+
+
+@postgres_only
+def test_server_prepare_can_be_switched_off_for_a_transaction_pooler(database_url, tmp_path):
+    from chatapp import create_app
+
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, DB_SERVER_PREPARE=False)
+    with app.app_context():
+        db.create_all()
+        user_id = _ADD_USER.scalar(db.session.connection(), {"p_name": "pooled", "p_at": datetime(2026, 1, 1),
+                                                             "p_active": True})
+        assert not {n for n in _server_prepared_names() if n.startswith("chat_prepared_")}
+        assert db.session.get(User, user_id).username == "pooled"
+        db.session.rollback()
+        app.extensions["chat.tasks"].shutdown()
+        db.session.remove()
+        db.engine.dispose()
