@@ -107,3 +107,13 @@ def test_rooms_and_scale_out_rows_come_from_the_group_dm_and_redis_workloads() -
     assert room["met"] is True and "29,700 deliveries/s" in room["measured"]
     # The highest rate both sustained: 700 msg/s, 1,400 / 1,000 = 1.4x > 1.3x.
     assert scale_out["met"] is False and "at 700 msg/s" in scale_out["measured"] and "1.40x" in scale_out["measured"]
+
+
+def test_a_cpu_figure_from_a_rate_beyond_capacity_does_not_meet_the_target() -> None:
+    peer = _sweep([_rate(250, server_us=400), _rate(500, server_us=400)], rss=110)
+    saturated = _rate(500, ok=False, server_us=500) | {"delivered_pct": 25.8}
+    project = _sweep([_rate(250), saturated], rss=200)
+    (row,) = [r for r in cost_report.target_rows(_result({"sqlite": project}, peer)) if "CPU" in r["target"]]
+
+    assert row["met"] is False  # 1.25x on paper, but per message sent, most of them never delivered
+    assert "beyond the project's capacity: 25.8 % delivered" in row["measured"]
