@@ -20,6 +20,7 @@ from .extensions import db, migrate, socketio
 from .realtime import guard, sessionids
 from .realtime.managers import ChatManager, ChatRedisManager
 from .realtime.namespace import ChatNamespace
+from .realtime.packets import JsonPacket
 from .realtime.publisher import make_publisher
 from .realtime.tasks import Tasks
 from .services.degraded import DegradableState
@@ -108,6 +109,7 @@ def _init_socketio(app: Flask) -> None:
         async_mode=cfg["ASYNC_MODE"],
         client_manager=manager,
         json=jsonmodule,
+        serializer=JsonPacket,  # JSON only: no binary scan of every payload (realtime/packets.py)
         # Engine.IO refuses larger packets (413 on polling, close on websocket).
         max_http_buffer_size=cfg["MAX_PAYLOAD_BYTES"],
         cors_allowed_origins=("*" if "*" in origins else origins) or None,

@@ -95,9 +95,11 @@ def waiting_on_lock(database_url: str, timeout: float = 10) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with conn.cursor() as cur:
+                # The send's seq allocation: the SQL text, or its prepared form
+                # (chatapp/prepared.py sends EXECUTE of a server-side statement).
                 cur.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' "
-                    "AND query ILIKE 'UPDATE conversations%%'",
+                    "AND (query ILIKE 'UPDATE conversations%%' OR query ILIKE 'EXECUTE chat_prepared_%%')",
                     (dbname,),
                 )
                 if cur.fetchone()[0] > 0:
