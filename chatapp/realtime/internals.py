@@ -34,6 +34,7 @@ BORROWED: list[tuple[type, str, str]] = [
     (socketio.Server, "_binary_packet", "HookedServer.drop_attachments (guard): a refused socket's attachments"),
     (engineio.Server, "_trigger_event", "ReaderEndsOnClosedSocket (guard): end a refused socket's reader"),
     (engineio.Server, "generate_id", "prefix_session_ids (sessionids): the one place session ids are made"),
+    (engineio.socket.Socket, "poll", "CoalescingSocket (eventlet_websocket): the websocket writer's queued packets"),
     (socketio.RedisManager, "_publish", "HookedRedisManager.publish (managers): batching and failure counting"),
     (socketio.RedisManager, "_listen", "HookedRedisManager: split batches, listen on every listened_channels()"),
     (socketio.RedisManager, "_redis_connect",
@@ -156,6 +157,52 @@ def install_server_classes(server: socketio.Server, server_class: type[HookedSer
     server.__class__ = server_class
     server.eio.__class__ = eio_class
     server.eio.on("message", server._handle_eio_message)
+
+
+# ---------------------------------------------------------------- the websocket writer (eventlet_websocket.py)
+
+
+class Frames(tuple[str | bytes, ...]):
+    """Encoded Engine.IO packets that leave as consecutive WebSocket frames, in one write."""
+
+    __slots__ = ()
+
+
+class _QueuedPackets:
+    """All the packets one ``poll()`` took from a socket's queue, as one item whose
+    ``encode()`` is their ``Frames``."""
+
+    __slots__ = ("packets",)
+
+    def __init__(self, packets: list[Any]) -> None:
+        self.packets = packets
+
+    def encode(self) -> Frames:
+        return Frames(packet.encode() for packet in self.packets)
+
+
+class CoalescingSocket(engineio.socket.Socket):
+    """engineio's websocket writer sends each queued packet with its own write:
+    ``for pkt in self.poll(): ws.send(pkt.encode())``. One send puts two packets in
+    each socket's queue at once (the sender's ``message:new`` and ack, the recipient's
+    ``message:new`` and ``unread``; every member of a room gets two), so handing the
+    writer all of them as one item lets the WebSocket (eventlet_websocket.py) write
+    them with one ``sendall``: half the system calls and writer wake-ups. Only an
+    upgraded (websocket) socket: a long-poll GET returns before the upgrade, and
+    never polls an upgraded socket."""
+
+    def poll(self) -> list[Any]:
+        packets: list[Any] = super().poll()
+        if len(packets) > 1 and self.upgraded:
+            return [_QueuedPackets(packets)]
+        return packets
+
+
+def coalesce_websocket_writes() -> None:
+    """Every Engine.IO socket made from now on is a ``CoalescingSocket``: engineio's
+    server builds them as ``socket.Socket(self, sid)``. Only where the WebSocket
+    understands ``Frames`` (eventlet_websocket.install)."""
+    engineio.socket.Socket = CoalescingSocket
 
 
 # ---------------------------------------------------------------- session ids (sessionids.py)

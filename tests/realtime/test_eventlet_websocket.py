@@ -48,3 +48,61 @@ def test_install_replaces_eventlets_method(monkeypatch):
     data, mask = os.urandom(20), os.urandom(4)
     assert websocket.__dict__["_apply_mask"].__func__ is apply_mask
     assert websocket._apply_mask(data, mask) == reference(data, mask)
+
+
+# ---------------------------------------------------------------- queued packets in one write
+
+
+class _Wire:
+    """A socket that records each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.writes.append(data)
+
+
+def _websocket(wire: _Wire):
+    return eventlet_websocket.RFC6455WebSocket(wire, {}, version=13)
+
+
+def test_queued_frames_leave_in_one_write_with_the_bytes_of_separate_sends():
+    from chatapp.realtime.eventlet_websocket import send_frames
+    from chatapp.realtime.internals import Frames
+
+    frames = ['42/chat,["message:new",{"message":{"body":"hé"}}]', '43/chat,1[{"ok":true}]', "x" * 300, b"\x04bin"]
+    one_by_one, together = _Wire(), _Wire()
+    for frame in frames:
+        _websocket(one_by_one).send(frame)
+    send_frames(_websocket(together), Frames(frames))
+    assert together.writes == [b"".join(one_by_one.writes)]
+
+
+def test_the_engineio_writer_gets_every_queued_packet_as_one_item_once_upgraded():
+    import engineio
+    from engineio import packet
+
+    from chatapp.realtime.internals import CoalescingSocket, Frames
+
+    server = engineio.Server(async_mode="threading")
+    sock = CoalescingSocket(server, "sid")
+    for data in ("first", "second"):
+        sock.queue.put(packet.Packet(packet.MESSAGE, data=data))
+    sock.upgraded = True
+    (batch,) = sock.poll()
+    assert batch.encode() == Frames(("4first", "4second"))
+    sock.queue.put(packet.Packet(packet.MESSAGE, data="alone"))
+    assert [p.encode() for p in sock.poll()] == ["4alone"]  # one packet: as engineio sends it
+
+
+def test_a_long_polling_socket_gets_its_packets_as_a_list():
+    import engineio
+    from engineio import packet
+
+    from chatapp.realtime.internals import CoalescingSocket
+
+    sock = CoalescingSocket(engineio.Server(async_mode="threading"), "sid")
+    for data in ("first", "second"):
+        sock.queue.put(packet.Packet(packet.MESSAGE, data=data))
+    assert [p.encode() for p in sock.poll()] == ["4first", "4second"]

@@ -34,6 +34,10 @@ def test_session_ids_come_from_generate_id() -> None:
 # What each override relies on, in the library's own code: (function, the text
 # it must still contain, why). A failure names the override to re-read.
 RELIED_ON = [
+    (engineio.socket.Socket._websocket_handler, "ws.send(pkt.encode())",
+     "internals.CoalescingSocket.poll: the websocket writer sends what poll() returns, encoded, through ws.send"),
+    (engineio.Server._handle_connect, "socket.Socket(self, sid)",
+     "internals.coalesce_websocket_writes: sockets are built from the module's Socket at connect"),
     (engineio.socket.Socket.receive, "_trigger_event('message', self.sid",
      "internals.ReaderEndsOnClosedSocket._trigger_event: a message names its socket first"),
     (socketio.Server._handle_eio_message, "_binary_packet",
