@@ -4,7 +4,7 @@
 ``threading.Barrier`` until every one is ready, so the requests leave within
 microseconds of each other and the server handles them concurrently (its
 eventlet hub runs one green thread per request; on PostgreSQL each takes a
-pooled connection of its own, pool_size 10 + max_overflow 20, so two racing
+pooled connection of its own, from a pool of 30, so two racing
 transactions really overlap in the database).
 
 After each round ``Invariants`` reads the server's database directly (not
