@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, INSTANCE_DIR, check_settings, config_by_name
 
-from . import jsonmodule
+from . import idle_ping, jsonmodule
 from .extensions import db, migrate, socketio
 from .realtime import guard, sessionids
 from .realtime.managers import ChatManager, ChatRedisManager
@@ -52,6 +52,9 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        with app.app_context():
+            idle_ping.install(db.engine)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     from .api.principal import init_login
 
@@ -93,8 +96,9 @@ def engine_options(url: str) -> dict[str, object]:
     if not url.startswith("postgresql"):
         # A local SQLite file has no server to drop the connection: no ping per checkout.
         return {}
+    # No pool_pre_ping (a round trip per checkout): chatapp/idle_ping.py pings
+    # only a connection that sat idle.
     return {
-        "pool_pre_ping": True,
         "pool_size": 30,
         "max_overflow": 0,
         "pool_timeout": 5,

@@ -60,7 +60,8 @@ def test_engine_options_of_the_configuration_are_merged_over_the_drivers_default
     app = create_app("testing", SQLALCHEMY_DATABASE_URI="postgresql://nobody@127.0.0.1:1/none")
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["pool_size"] == 3 and options["echo_pool"] is False  # the configuration's
-    assert options["pool_timeout"] == 5 and options["pool_pre_ping"] is True  # the driver's, kept
+    assert options["pool_timeout"] == 5 and options["pool_size"] == 3  # the driver's timeout kept
+    assert "pool_pre_ping" not in options  # chatapp/idle_ping.py pings idle connections instead
 
 
 def test_a_create_app_override_still_wins() -> None:
