@@ -426,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost-sockets", type=int, help="override the cost step's sockets (users)")
     parser.add_argument("--cost-rates", help="override the cost step's rates, comma-separated msg/s")
     parser.add_argument("--cost-hold", type=float, help="override the cost step's hold per rate (s)")
+    parser.add_argument("--idle-sockets", type=int, help="override the idle step's sockets")
     args = parser.parse_args(argv)
     p = dict(PROFILES[args.profile])
     if args.cost_sockets:
@@ -434,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         p["cost_rates"] = [int(r) for r in args.cost_rates.split(",") if r.strip()]
     if args.cost_hold:
         p["cost_hold"] = args.cost_hold
+    if args.idle_sockets:
+        p["idle_sockets"] = args.idle_sockets
     if args.history_messages:
         p["history_messages"] = args.history_messages
     if args.push_scenarios:
