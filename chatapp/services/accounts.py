@@ -7,15 +7,18 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, cast
 
 from flask import current_app
-from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select
+from sqlalchemy import ColumnElement, DateTime, Integer, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..contract import events as contract
 from ..extensions import db
 from ..models import ApiToken, PushSubscription, User
+from ..prepared import Prepared
 from ..timeutil import utcnow
 from . import events, presence, ratelimit
 from .errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError, field_error
@@ -194,9 +197,36 @@ def _check_token_row(row: ApiToken | None) -> tuple[User, ApiToken]:
         raise Unauthorized("missing or invalid token")
     now = utcnow()
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > TOKEN_TOUCH_SECONDS:
-        row.last_used_at = now
-        db.session.commit()
+        _touch(row, now)
     return user, row
+
+
+# The touch is due at nearly every connect of a reconnect storm (a device's
+# token was last used when it last connected). Through the ORM it cost
+# ~375 us of a ~490 us authentication: a unit-of-work flush for one column,
+# then the commit expired the token and the user, reloaded one query each.
+_TOUCH = Prepared(
+    update(ApiToken)
+    .where(ApiToken.id == bindparam("p_id", type_=Integer))
+    .values(last_used_at=bindparam("p_now", type_=DateTime))
+)
+
+
+def _touch(row: ApiToken, now: datetime) -> None:
+    """Record ``last_used_at`` and commit, keeping the rows just loaded.
+
+    Not expired at this commit: they were read in this transaction, and the
+    only column it changed is set on the row too, so they are what the
+    not-due path returns without any commit.
+    """
+    _TOUCH.run(db.session.connection(), {"p_id": row.id, "p_now": now})
+    set_committed_value(row, "last_used_at", now)
+    session = db.session()
+    expiring, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expiring
 
 
 def revoke_token(user: User, token_id: object) -> None:
