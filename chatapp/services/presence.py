@@ -18,6 +18,7 @@ from ..contract import events as contract_events
 from ..contract import objects as contract
 from ..extensions import db
 from ..models import Membership, User
+from ..prepared import Prepared
 from ..timeutil import iso, utcnow
 from . import blocks, events
 from .state import SharedState
@@ -63,7 +64,8 @@ _CONTACTS = (
     .distinct()
 )
 # The contacts who may see the user's presence: a blocked pair sees none of the other's.
-_VISIBLE_CONTACTS = _CONTACTS.where(Membership.user_id.not_in(blocks.HIDDEN_FROM_IDS))
+# Prepared (integers only): every first device's connect and every settled offline runs it.
+_VISIBLE_CONTACTS = Prepared(_CONTACTS.where(Membership.user_id.not_in(blocks.HIDDEN_FROM_IDS)))
 
 
 def contacts_of(user_id: int) -> list[int]:
@@ -168,5 +170,5 @@ def sweep_expired() -> list[int]:
 def _announce(user: User, *, online: bool) -> None:
     payload = contract_events.Presence(user_id=user.id, online=online, last_seen_at=iso(user.last_seen_at))
     # Neither of a blocked pair gets the other's presence (services/blocks.py): one query.
-    contacts = list(db.session.connection().execute(_VISIBLE_CONTACTS, {"p_uid": user.id}).scalars())
+    contacts = [uid for (uid,) in _VISIBLE_CONTACTS.all(db.session.connection(), {"p_uid": user.id})]
     events.publish_now(payload, users=contacts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import CursorResult, bindparam, func, select, update
+from sqlalchemy import CursorResult, Integer, bindparam, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from ..contract import events as contract
@@ -12,6 +12,7 @@ from ..contract import objects as contract_objects
 from ..contract.objects import as_dict
 from ..extensions import db
 from ..models import Conversation, Membership, Message, User
+from ..prepared import Prepared
 from . import events, mentions, push_outbox, versions
 from .conversations import get_member, member_ids
 from .validation import integer
@@ -117,21 +118,21 @@ def ready_state(user: User) -> tuple[list[dict[str, Any]], int]:
     return [as_dict(position) for position in positions], total
 
 
-# Built once: every socket connect runs it.
-_READY_POSITIONS = (
+# Every socket connect runs it: prepared (integers only), below SQLAlchemy's execute.
+_READY_POSITIONS = Prepared(
     select(
         Conversation.id, Conversation.last_seq, Conversation.version, Membership.last_read_seq,
         Membership.unread_count, Membership.unread_mentions,
     )
     .join(Membership, Membership.conversation_id == Conversation.id)
-    .where(Membership.user_id == bindparam("p_uid"))
+    .where(Membership.user_id == bindparam("p_uid", type_=Integer))
     .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
 )
 
 
 def ready_positions(user: User) -> tuple[list[contract_objects.ReadyConversation], int]:
     """The ``ready`` event's conversation cursors and total."""
-    rows = db.session.connection().execute(_READY_POSITIONS, {"p_uid": user.id})
+    rows = _READY_POSITIONS.all(db.session.connection(), {"p_uid": user.id})
     conversations = [
         contract_objects.ReadyConversation(
             id=cid, last_seq=last_seq, version=version, last_read_seq=read, unread_count=unread,
