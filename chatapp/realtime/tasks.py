@@ -33,13 +33,21 @@ class Tasks:
         self._push_started = False
         self._purge_started = False
         self._lock = threading.Lock()
-        self._pending: set[object] = set()
+        # Running one-shot tasks by a key of their own (see ``_spawn``).
+        self._pending: dict[object, object] = {}
         # sid -> user id of the sockets accepted on this worker (not parsed out of room names).
         self._users: dict[str, int] = {}
         self.closed = False
 
     def _spawn(self, target: Callable[..., object], *args: object) -> None:
-        """Start a one-shot task and remember it until it ends (see ``shutdown``)."""
+        """Start a one-shot task and remember it until it ends (see ``shutdown``).
+
+        ``run`` names a key, not the task: a task whose function refers to it is
+        a reference cycle, and with the ``ready`` payload in its arguments every
+        connect left ~1 KiB for the rare full collection to find (gc thresholds
+        in chatapp/__init__.py), instead of freeing it when the task ends.
+        """
+        key = object()
 
         def run() -> None:
             try:
@@ -47,18 +55,17 @@ class Tasks:
                     target(*args)
             finally:
                 with self._lock:
-                    self._pending.discard(task)
+                    self._pending.pop(key, None)
 
         with self._lock:
-            task = self.socketio.start_background_task(run)
-            self._pending.add(task)
+            self._pending[key] = self.socketio.start_background_task(run)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop taking tasks and wait for the running ones (tests tear down
         their database after this; a server process simply exits)."""
         self.closed = True
         with self._lock:
-            pending = list(self._pending)
+            pending = list(self._pending.values())
         for task in pending:
             if hasattr(task, "join"):  # threads and greenlets; eventlet is not used by tests
                 task.join(timeout)
