@@ -13,6 +13,7 @@ import re
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -94,16 +95,21 @@ def metric(url: str, name: str, labels: str = "") -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def settled_metric(url: str, name: str) -> float:
-    """A gauge once it has stopped moving (disconnects are handled asynchronously)."""
-    value = metric(url, name)
-    for _ in range(50):
-        time.sleep(0.2)
-        again = metric(url, name)
+def settled(read: Callable[[], float], tries: int = 50, pause: float = 0.2) -> float:
+    """A reading once it has stopped moving between two reads ``pause`` apart (at most ``tries``)."""
+    value = read()
+    for _ in range(tries):
+        time.sleep(pause)
+        again = read()
         if again == value:
             return value
         value = again
     return value
+
+
+def settled_metric(url: str, name: str) -> float:
+    """A gauge once it has stopped moving (disconnects are handled asynchronously)."""
+    return settled(lambda: metric(url, name))
 
 
 # ---------------------------------------------------------------- messaging

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.test_cluster import direct, metric, new_message, send
+from tests.e2e.test_cluster import direct, metric, new_message, send, settled
 from tests.support.clients import Device
 from tests.support.clients import register as register_at
 from tests.support.cluster import FAST_PRESENCE
@@ -73,14 +73,7 @@ def decoded(cluster, worker: int) -> float:
 
 def quiet(cluster, worker: int) -> float:
     """The worker's decode count once nothing is in flight (presence of earlier connects settles)."""
-    value = decoded(cluster, worker)
-    for _ in range(20):
-        time.sleep(0.3)
-        again = decoded(cluster, worker)
-        if again == value:
-            return value
-        value = again
-    return value
+    return settled(lambda: decoded(cluster, worker), tries=20, pause=0.3)
 
 
 def test_a_worker_without_sockets_of_the_users_decodes_none_of_their_events(cluster, devices):
