@@ -11,6 +11,12 @@ engineio's writer writes each queued packet with its own ``sendall``; with
 ``CoalescingSocket`` (internals.py) it hands over all queued packets as one
 ``Frames``, which ``send`` packs frame by frame and writes at once.
 
+After the upgrade, eventlet's WSGI server keeps the connection's HTTP read
+buffer (8 KiB, its first page written by the request headers) for as long as
+the WebSocket lives, though the WebSocket reads the socket itself:
+``release_request_buffer`` frees it once the handshake reply is out (~4.5 KiB
+of RSS per idle socket, 73 -> 69 KiB at 2,000 sockets).
+
 ``install()`` replaces the methods; wsgi.py calls it under eventlet.
 """
 
@@ -42,8 +48,17 @@ def send_frames(websocket: Any, frames: Frames) -> None:
     websocket._send(b"".join(websocket._pack_message(frame, masked=websocket.client) for frame in frames))
 
 
+def release_request_buffer(environ: dict[str, Any]) -> None:
+    """Free the HTTP read buffer of an upgraded connection. eventlet's server
+    reads nothing more from it: a closed file ends its keep-alive loop, as it
+    ends anyway after a WebSocket."""
+    request_input = environ.get("eventlet.input")
+    if request_input is not None:
+        request_input.rfile.close()  # the socket stays open: the file was one of its references
+
+
 def install() -> None:
-    from eventlet.websocket import RFC6455WebSocket, WebSocket
+    from eventlet.websocket import RFC6455WebSocket, WebSocket, WebSocketWSGI
 
     RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
     one_frame = RFC6455WebSocket.send
@@ -62,4 +77,13 @@ def install() -> None:
 
     RFC6455WebSocket.send = send
     WebSocket.send = legacy
+
+    handshake = WebSocketWSGI._handle_hybi_request
+
+    def handle_hybi_request(self: Any, environ: dict[str, Any]) -> Any:
+        websocket = handshake(self, environ)  # the 101 reply went straight to the socket
+        release_request_buffer(environ)
+        return websocket
+
+    WebSocketWSGI._handle_hybi_request = handle_hybi_request
     coalesce_websocket_writes()

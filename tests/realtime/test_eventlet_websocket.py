@@ -106,3 +106,19 @@ def test_a_long_polling_socket_gets_its_packets_as_a_list():
     for data in ("first", "second"):
         sock.queue.put(packet.Packet(packet.MESSAGE, data=data))
     assert [p.encode() for p in sock.poll()] == ["4first", "4second"]
+
+
+def test_releasing_the_request_buffer_closes_the_file_and_keeps_the_socket():
+    import socket
+    from types import SimpleNamespace
+
+    from chatapp.realtime.eventlet_websocket import release_request_buffer
+
+    server_end, client_end = socket.socketpair()
+    with server_end, client_end:
+        rfile = server_end.makefile("rb")  # as eventlet's HttpProtocol reads the request
+        release_request_buffer({"eventlet.input": SimpleNamespace(rfile=rfile)})
+        assert rfile.closed
+        server_end.sendall(b"\x81\x00")  # the WebSocket writes (and reads) the socket itself
+        assert client_end.recv(2) == b"\x81\x00"
+    release_request_buffer({})  # not eventlet's server: nothing to release
