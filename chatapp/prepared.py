@@ -160,6 +160,19 @@ class Prepared:
         compiled = self._compiled(connection.dialect)
         return self._execute(connection, compiled.sql, compiled.parameters(values))
 
+    def run_after(self, connection: Connection, earlier: Prepared, earlier_values: Mapping[str, Any],
+                  values: Mapping[str, Any]) -> Any:
+        """``earlier``, then this statement: one round trip where both are prepared on
+        the server (PostgreSQL: two ``EXECUTE`` in one query string), two calls
+        elsewhere. Returns the cursor of this statement's result. Each statement
+        still takes its own snapshot (read committed), exactly as two calls do."""
+        first, second = earlier._server_statement(connection), self._server_statement(connection)
+        if first is None or second is None:
+            earlier.run(connection, earlier_values)
+            return self.run(connection, values)
+        parameters = [*first.compiled.values(earlier_values), *second.compiled.values(values)]
+        return self._execute(connection, f"{first.execute}; {second.execute}", parameters)
+
     @staticmethod
     def _execute(connection: Connection, sql: str, parameters: Any) -> Any:
         cursor = connection.connection.cursor()

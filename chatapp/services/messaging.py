@@ -192,11 +192,13 @@ def send_message(
         bump_params["p_mentioned"] = mentioned
     if mentioned:
         bumped = conn.execute(_BUMP_UNREAD_MENTIONED, bump_params).all()
+        push_outbox.enqueue_message(conn, cid, seq, message_id, sender.id, mentioned, now)
     else:
-        bumped = _BUMP_UNREAD.all(conn, bump_params)
+        # The push jobs (independent of the counts), then the bump: one round trip on PostgreSQL.
+        jobs = push_outbox.message_job_values(cid, seq, message_id, sender.id, now)
+        bumped = _BUMP_UNREAD.run_after(conn, push_outbox.MESSAGE_JOBS, jobs, bump_params).fetchall()
     unread = {uid: count for uid, count, _ in bumped}
     unread_mentions = {uid: count for uid, _, count in bumped}
-    push_outbox.enqueue_message(conn, cid, seq, message_id, sender.id, mentioned, now)
     message = contract.Message(
         id=message_id, conversation_id=cid, seq=seq, sender_id=sender.id, body=text_body, client_id=key,
         created_at=iso(now), edited_at=None, deleted=False, reactions={}, version=version, mentions=mentioned,

@@ -72,8 +72,18 @@ def _message_jobs(mentioned: bool) -> Any:
     return insert(PushJob).from_select(_COLUMNS, source)
 
 
-_MESSAGE_JOBS = Prepared(_message_jobs(mentioned=False))
+MESSAGE_JOBS = Prepared(_message_jobs(mentioned=False))
 _MESSAGE_JOBS_MENTIONED = _message_jobs(mentioned=True)  # a list parameter: through Connection.execute
+
+
+def message_job_values(conversation_id: int, seq: int, message_id: int, sender_id: int,
+                       now: datetime) -> dict[str, Any]:
+    """The parameters of ``MESSAGE_JOBS`` (the send path may run it with its next
+    statement in one round trip: ``Prepared.run_after``)."""
+    return {
+        "p_cid": conversation_id, "p_seq": seq, "p_mid": message_id, "p_sender": sender_id, "p_now": now,
+        "p_due": now + timedelta(seconds=current_app.config["PUSH_DELAY_SECONDS"]),
+    }
 
 
 def enqueue_message(connection: Connection, conversation_id: int, seq: int, message_id: int, sender_id: int,
@@ -81,14 +91,11 @@ def enqueue_message(connection: Connection, conversation_id: int, seq: int, mess
     """Queue a push of a new message to each recipient whose level allows it (in
     the send's transaction). It becomes due after ``PUSH_DELAY_SECONDS``: a device
     that is listening acknowledges ``delivered`` within that time and is not pushed."""
-    params: dict[str, Any] = {
-        "p_cid": conversation_id, "p_seq": seq, "p_mid": message_id, "p_sender": sender_id, "p_now": now,
-        "p_due": now + timedelta(seconds=current_app.config["PUSH_DELAY_SECONDS"]),
-    }
+    params = message_job_values(conversation_id, seq, message_id, sender_id, now)
     if mentioned:
         connection.execute(_MESSAGE_JOBS_MENTIONED, {**params, "p_mentioned": mentioned})
     else:
-        _MESSAGE_JOBS.run(connection, params)
+        MESSAGE_JOBS.run(connection, params)
 
 
 # A message push in flight (claimed, not yet recorded) counts as pushed: the

@@ -163,3 +163,14 @@ def test_server_prepare_can_be_switched_off_for_a_transaction_pooler(database_ur
         app.extensions["chat.tasks"].shutdown()
         db.session.remove()
         db.engine.dispose()
+
+
+def test_two_statements_run_one_after_the_other_and_the_second_answers(app):
+    """``run_after``: one round trip on PostgreSQL (both prepared there), two calls
+    elsewhere; either way the first's change is visible to the second."""
+    conn = db.session.connection()
+    user_id = _ADD_USER.scalar(conn, {"p_name": "chained", "p_at": datetime(2026, 1, 1), "p_active": True})
+    names = Prepared(select(USERS.c.display_name).where(USERS.c.id == bindparam("p_id", type_=Integer)))
+    cursor = names.run_after(conn, _RENAME, {"p_id": user_id, "p_display": "After"}, {"p_id": user_id})
+    assert cursor.fetchall() == [("After",)]
+    assert db.session.get(User, user_id).display_name == "After"
