@@ -19,7 +19,8 @@ def iso(value: datetime | None) -> str | None: ...
 def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat is C: strftime plus an f-string was ~5% of a history page (100 stamps).
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_iso(value: str) -> datetime:

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from flask import current_app
 from prometheus_client import Counter
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 
 from ..attachments import images, storage
 from ..attachments.receive import FIELD, MULTIPART_OVERHEAD_BYTES, Received
@@ -260,6 +260,16 @@ def attach(sender_id: int, conversation_id: int, message_id: int, upload_ids: An
 
 _COLUMNS = (Upload.id, Upload.uploader_id, Upload.message_id, Upload.deleted_at, Upload.name, Upload.content_type,
             Upload.size, Upload.width, Upload.height, Upload.thumbnail_type)
+_UPLOADS = cast(Any, Upload.__table__).c
+# Built once, run as Core on the session's connection: every history page and
+# sync batch asks, and building the select per call (one coerced literal per
+# id) then running it through the ORM was ~20% of a history request.
+_ATTACHMENTS_OF = (
+    select(_UPLOADS.id, _UPLOADS.message_id, _UPLOADS.name, _UPLOADS.content_type, _UPLOADS.size, _UPLOADS.width,
+           _UPLOADS.height, _UPLOADS.thumbnail_type)
+    .where(_UPLOADS.message_id.in_(bindparam("p_ids", expanding=True)), _UPLOADS.deleted_at.is_(None))
+    .order_by(_UPLOADS.message_id, _UPLOADS.position)
+)
 
 
 def attachments_of(message_ids: Iterable[int]) -> dict[int, list[contract.Attachment]]:
@@ -268,10 +278,7 @@ def attachments_of(message_ids: Iterable[int]) -> dict[int, list[contract.Attach
     found: dict[int, list[contract.Attachment]] = {message_id: [] for message_id in message_ids}
     if not found:
         return found
-    rows = db.session.execute(
-        select(*_COLUMNS).where(Upload.message_id.in_(list(found)), Upload.deleted_at.is_(None))
-        .order_by(Upload.message_id, Upload.position)
-    )
+    rows = db.session.connection().execute(_ATTACHMENTS_OF, {"p_ids": list(found)})
     for row in rows:
         found[row.message_id].append(attachment_object(row))
     return found
