@@ -15,7 +15,9 @@ source, the behaviour each override relies on (RELIED_ON there).
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import version
 from typing import Any
@@ -23,6 +25,8 @@ from typing import Any
 import engineio
 import socketio
 from engineio import exceptions as eio_exceptions
+
+log = logging.getLogger(__name__)
 
 WRITTEN_FOR = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
 
@@ -35,6 +39,8 @@ BORROWED: list[tuple[type, str, str]] = [
     (engineio.Server, "_trigger_event", "ReaderEndsOnClosedSocket (guard): end a refused socket's reader"),
     (engineio.Server, "generate_id", "prefix_session_ids (sessionids): the one place session ids are made"),
     (engineio.socket.Socket, "poll", "CoalescingSocket (eventlet_websocket): the websocket writer's queued packets"),
+    (engineio.socket.Socket, "schedule_ping", "PingWheelSocket: the next ping goes to the worker's PingWheel"),
+    (engineio.socket.Socket, "_send_ping", "PingWheelSocket.send_ping: what engineio's ping task does after its sleep"),
     (socketio.RedisManager, "_publish", "HookedRedisManager.publish (managers): batching and failure counting"),
     (socketio.RedisManager, "_listen", "HookedRedisManager: split batches, listen on every listened_channels()"),
     (socketio.RedisManager, "_redis_connect",
@@ -159,6 +165,107 @@ def install_server_classes(server: socketio.Server, server_class: type[HookedSer
     server.eio.on("message", server._handle_eio_message)
 
 
+# ---------------------------------------------------------------- keep-alive: one ping task per worker
+
+
+class PingWheel:
+    """The next ping of every socket of one Engine.IO server, sent by one task.
+
+    engineio starts a task per socket at connect and after each pong, which
+    sleeps pingInterval (25 s) and then sends the ping: a parked green thread
+    per idle socket (~7 KiB of RSS each under eventlet; a real thread each in
+    threading mode). Every socket waits the same interval, so the sockets due
+    next are always at the front of one FIFO: this task sleeps until the first
+    is due, pings every socket due by then, and ends when none waits (the next
+    ``schedule`` starts it again). The ping itself is engineio's (``send_ping``),
+    so a dead client is dropped as before: the ping sets ``last_ping``, and
+    engineio's service task (or the next send) closes the socket once its pong
+    is pingTimeout late.
+    """
+
+    # Pings between yields to the loop: a thousand sockets due in the same
+    # second must not hold up the events of the others.
+    YIELD_EVERY = 200
+
+    def __init__(self, server: engineio.Server) -> None:
+        self.server = server
+        self.waiting: deque[tuple[float, PingWheelSocket]] = deque()
+        self.running = False
+        self._lock = threading.Lock()
+
+    def schedule(self, sock: PingWheelSocket) -> None:
+        due = time.monotonic() + self.server.ping_interval
+        with self._lock:
+            self.waiting.append((due, sock))
+            if self.running:
+                return
+            self.running = True
+        self.server.start_background_task(self._run)
+
+    def _run(self) -> None:
+        sent = 0
+        while True:
+            with self._lock:
+                if not self.waiting:
+                    self.running = False
+                    return
+                due, sock = self.waiting[0]
+                wait = due - time.monotonic()
+                if wait <= 0:
+                    self.waiting.popleft()
+            if wait > 0:
+                # Nothing scheduled later can be due earlier: the interval is the same for all.
+                self.server.sleep(wait)
+                continue
+            try:
+                sock.send_ping()
+            except Exception:  # one socket's failure must not stop every other socket's pings
+                log.exception("ping to %s failed", sock.sid)
+            sent += 1
+            if sent % self.YIELD_EVERY == 0:
+                self.server.sleep(0)
+
+
+_wheels_lock = threading.Lock()
+
+
+def ping_wheel(server: engineio.Server) -> PingWheel:
+    """The server's wheel, made on first use."""
+    wheel: PingWheel | None = getattr(server, "_chat_ping_wheel", None)
+    if wheel is None:
+        with _wheels_lock:
+            wheel = getattr(server, "_chat_ping_wheel", None)
+            if wheel is None:
+                wheel = server._chat_ping_wheel = PingWheel(server)
+    return wheel
+
+
+class PingWheelSocket(engineio.socket.Socket):
+    """An Engine.IO socket whose pings the server's ``PingWheel`` sends."""
+
+    last_ping: float | None  # engineio's: when the unanswered ping went out (time.time()), None once ponged
+
+    def schedule_ping(self) -> None:
+        # engineio's rule: a new ping only once the previous one's wait is over
+        # (the ping sets last_ping, the pong's schedule_ping clears it).
+        if self.last_ping:
+            self.last_ping = None
+            ping_wheel(self.server).schedule(self)
+
+    def send_ping(self) -> None:
+        """engineio's ``_send_ping`` after its sleep."""
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            self.send(engineio.packet.Packet(engineio.packet.PING))
+
+
+def send_pings_from_one_task() -> None:
+    """Every Engine.IO socket made from now on is pinged by its server's wheel
+    (the sockets are built as ``socket.Socket(self, sid)``)."""
+    if not issubclass(engineio.socket.Socket, PingWheelSocket):
+        engineio.socket.Socket = PingWheelSocket
+
+
 # ---------------------------------------------------------------- the websocket writer (eventlet_websocket.py)
 
 
@@ -181,7 +288,7 @@ class _QueuedPackets:
         return Frames(packet.encode() for packet in self.packets)
 
 
-class CoalescingSocket(engineio.socket.Socket):
+class CoalescingSocket(PingWheelSocket):
     """engineio's websocket writer sends each queued packet with its own write:
     ``for pkt in self.poll(): ws.send(pkt.encode())``. One send puts two packets in
     each socket's queue at once (the sender's ``message:new`` and ack, the recipient's
@@ -189,7 +296,7 @@ class CoalescingSocket(engineio.socket.Socket):
     writer all of them as one item lets the WebSocket (eventlet_websocket.py) write
     them with one ``sendall``: half the system calls and writer wake-ups. Only an
     upgraded (websocket) socket: a long-poll GET returns before the upgrade, and
-    never polls an upgraded socket."""
+    never polls an upgraded socket. Its pings come from the wheel (PingWheelSocket)."""
 
     def poll(self) -> list[Any]:
         packets: list[Any] = super().poll()
