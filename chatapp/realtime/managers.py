@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 import socketio
+from engineio import packet as eio_packet
 from prometheus_client import Counter
 
 from ..contract.events import Resync
@@ -38,6 +39,23 @@ class ChatManager(socketio.Manager):
 
     def disconnect_room(self, room: str, namespace: str) -> None:
         _disconnect_local(self, room, namespace)
+
+    def emit_each(self, event: str, payloads: Iterable[tuple[str, Any]], namespace: str) -> None:
+        """``event`` to each room with that room's own payload, as ``emit`` to each
+        would send it, in order. One call instead of one ``Server.emit`` per room
+        (its logging, argument handling and packet object): a 100-member room
+        message's 99 ``unread`` badges. A room with no socket here costs no encoding."""
+        if namespace not in self.rooms:
+            return
+        encode = self.server.packet_class.event_text
+        send = self.server.eio.send_packet
+        for room, payload in payloads:
+            participants = list(self.get_participants(namespace, room))
+            if not participants:
+                continue
+            pkt = eio_packet.Packet(eio_packet.MESSAGE, encode(namespace, event, payload))
+            for _sid, eio_sid in participants:
+                send(eio_sid, pkt)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -242,6 +260,13 @@ class ChatRedisManager(internals.HookedRedisManager):
     def disconnect_room(self, room: str, namespace: str) -> None:
         self.disconnect_local(room, namespace)
         self.publish_disconnect_room(room, namespace)
+
+    def emit_each(self, event: str, payloads: Iterable[tuple[str, Any]], namespace: str) -> None:
+        """One emit per room, each through the queue as any emit goes (inside
+        ``batch()``, still one Redis round trip for the commit); the room as a
+        list, as the publisher's emits name it (the same queue messages as before)."""
+        for room, payload in payloads:
+            self.emit(event, payload, namespace=namespace, room=[room])
 
     def disconnect_local(self, room: str, namespace: str) -> None:
         _disconnect_local(self, room, namespace)

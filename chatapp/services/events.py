@@ -39,6 +39,20 @@ class Event:
     disconnect: bool = False
 
 
+@dataclass(frozen=True)
+class EventEach:
+    """One event to several users, each with a payload of their own (a room
+    message's ``unread`` badges, 99 for a 100-member room). A publisher with an
+    ``each`` attribute takes it in one call; any other publisher gets one
+    ``Event`` per user, in order (``split``)."""
+
+    name: str
+    payloads: tuple[tuple[int, dict[str, Any]], ...]  # (user id, that user's payload)
+
+    def split(self) -> list[Event]:
+        return [Event(self.name, payload, (uid,)) for uid, payload in self.payloads]
+
+
 Publisher = Callable[[Event], None]
 
 
@@ -55,6 +69,25 @@ def on_commit(
     pending = db.session.info.setdefault(PENDING_KEY, [])
     pending.append(Event(name, data, tuple(users), tuple(rooms), disconnect))
     return data
+
+
+def on_commit_each(per_user: Iterable[tuple[int, ServerEvent]]) -> None:
+    """Queue one event of the contract to each user, with a payload of their own
+    (``Unread``: each member's own counts), as one ``EventEach``: delivered once
+    the transaction commits, in its place among the other queued events. All the
+    events are of one type."""
+    items = list(per_user)
+    if not items:
+        return
+    kind = type(items[0][1])
+    name, _ = _typed(items[0][1])  # the contract's checks, once for the type
+    payloads = []
+    for uid, each in items:
+        if type(each) is not kind:
+            raise TypeError(f"on_commit_each: {type(each).__name__} among {kind.__name__} events")
+        payloads.append((uid, as_dict(each)))
+    pending = db.session.info.setdefault(PENDING_KEY, [])
+    pending.append(EventEach(name, tuple(payloads)))
 
 
 def publish_now(event: ServerEvent, *, users: Iterable[int] = (), rooms: Iterable[str] = ()) -> None:
@@ -82,10 +115,17 @@ def _flush_pending(session: Session) -> None:
     if not pending:
         return
     publish = _publisher()
+    each = getattr(publish, "each", None)
     # The publisher may batch a commit's events into one message-queue round trip.
     with getattr(publish, "batch", contextlib.nullcontext)():
         for queued in pending:
-            publish(queued)
+            if type(queued) is Event:
+                publish(queued)
+            elif each is not None:
+                each(queued)
+            else:
+                for one in queued.split():
+                    publish(one)
 
 
 @event.listens_for(Session, "after_soft_rollback")

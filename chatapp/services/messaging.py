@@ -210,12 +210,12 @@ def send_message(
     had_unread = last_read_seq < seq - 1
     notify = list(unread) + ([sender.id] if had_unread else [])
     totals = dict(_TOTALS.all(conn, {"p_cid": cid})) if notify else {}
-    for uid, count in unread.items():
-        total = int(totals.get(uid, 0))
-        badge = contract_events.Unread(
-            conversation_id=cid, unread_count=count, total_unread=total, unread_mentions=unread_mentions[uid]
-        )
-        events.on_commit(badge, users=[uid])
+    # Each recipient's own counts, queued as one fan-out (a room message has 99).
+    events.on_commit_each(
+        (uid, contract_events.Unread(conversation_id=cid, unread_count=count, total_unread=int(totals.get(uid, 0)),
+                                     unread_mentions=unread_mentions[uid]))
+        for uid, count in unread.items()
+    )
     if had_unread:
         receipt = contract_events.Read(conversation_id=cid, user_id=sender.id, seq=seq, version=version)
         events.on_commit(receipt, users=members)
@@ -249,12 +249,11 @@ def _queue_unread(conversation_id: int, user_ids: list[int]) -> None:
         totals[uid] += count
         if conv_id == conversation_id:
             this[uid] = (count, mentioned)
-    for uid in user_ids:
-        count, mentioned = this[uid]
-        badge = contract_events.Unread(
-            conversation_id=conversation_id, unread_count=count, total_unread=totals[uid], unread_mentions=mentioned
-        )
-        events.on_commit(badge, users=[uid])
+    events.on_commit_each(
+        (uid, contract_events.Unread(conversation_id=conversation_id, unread_count=this[uid][0],
+                                     total_unread=totals[uid], unread_mentions=this[uid][1]))
+        for uid in user_ids
+    )
 
 
 # ---------------------------------------------------------------- edit, delete, react
@@ -540,35 +539,53 @@ def history(
     page = list(rows[:count])
     if after_seq is None:
         page.reverse()
-    return rows_to_dicts(page), len(rows) > count
+    span = (cid, page[0].seq, page[-1].seq) if page else None
+    return rows_to_dicts(page, span), len(rows) > count
 
 
-_REACTIONS = Reaction.__table__
+_REACTIONS = cast(Table, Reaction.__table__)
 _REACTIONS_OF = (
     select(_REACTIONS.c.message_id, _REACTIONS.c.emoji, _REACTIONS.c.user_id)
     .where(_REACTIONS.c.message_id.in_(bindparam("p_ids", expanding=True)))
     .order_by(_REACTIONS.c.created_at)
 )
+# A history page is every message of one conversation between two seqs, so its
+# reactions are found by that span: a prepared statement without a list
+# parameter (an IN list is re-rendered at every execution).
+_REACTIONS_IN_SPAN = Prepared(
+    select(_REACTIONS.c.message_id, _REACTIONS.c.emoji, _REACTIONS.c.user_id)
+    .join_from(_REACTIONS, _MESSAGES, _MESSAGES.c.id == _REACTIONS.c.message_id)
+    .where(_MESSAGES.c.conversation_id == _CID,
+           _MESSAGES.c.seq.between(bindparam("p_low", type_=Integer), bindparam("p_high", type_=Integer)))
+    .order_by(_REACTIONS.c.created_at)
+)
+
+# (conversation id, lowest seq, highest seq): the rows are all of that conversation's messages in between.
+Span = tuple[int, int, int]
 
 
-def rows_to_dicts(rows: Sequence[Any]) -> list[dict[str, Any]]:
+def rows_to_dicts(rows: Sequence[Any], span: Span | None = None) -> list[dict[str, Any]]:
     """Message rows to contract dicts, with their reactions in one query."""
-    return [as_dict(message) for message in rows_to_objects(rows)]
+    return [as_dict(message) for message in rows_to_objects(rows, span)]
 
 
-def rows_to_objects(rows: Sequence[Any]) -> list[contract.Message]:
-    """Message rows to contract Messages, with their reactions in one query."""
+def rows_to_objects(rows: Sequence[Any], span: Span | None = None) -> list[contract.Message]:
+    """Message rows to contract Messages, with their reactions and attachments in
+    one query each; by ``span`` when the rows are a whole span (a history page)."""
     live_ids = [row.id for row in rows if not row.deleted]
     reactions: dict[int, dict[str, list[int]]] = {}
     if live_ids:
-        for message_id, emoji, user_id in db.session.connection().execute(_REACTIONS_OF, {"p_ids": live_ids}):
+        conn = db.session.connection()
+        found = (_REACTIONS_IN_SPAN.all(conn, {"p_cid": span[0], "p_low": span[1], "p_high": span[2]})
+                 if span is not None else conn.execute(_REACTIONS_OF, {"p_ids": live_ids}))
+        for message_id, emoji, user_id in found:
             reactions.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
     quoted_ids = {row.reply_to_id for row in rows if row.reply_to_id is not None and not row.deleted}
     quotes: dict[int, contract.ReplyPreview | None] = {}
     if quoted_ids:
         for original in db.session.connection().execute(_QUOTES_OF, {"p_ids": list(quoted_ids)}):
             quotes[original.id] = reply_preview(original)
-    files = uploads.attachments_of(live_ids)
+    files = uploads.attachments_in_span(*span) if span is not None and live_ids else uploads.attachments_of(live_ids)
     return [
         message_object(row, reactions.get(row.id, {}), quotes.get(row.reply_to_id) if row.reply_to_id else None,
                        files.get(row.id))
