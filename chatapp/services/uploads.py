@@ -20,11 +20,11 @@ import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from flask import current_app
 from prometheus_client import Counter
-from sqlalchemy import bindparam, case, delete, func, or_, select, update
+from sqlalchemy import Integer, bindparam, case, delete, func, or_, select, update
 
 from ..attachments import images, storage
 from ..attachments.receive import FIELD, MULTIPART_OVERHEAD_BYTES, Received
@@ -35,6 +35,7 @@ from ..contract import objects as contract
 from ..extensions import db
 from ..models import Message, Upload, User
 from ..models.upload import ORIGINAL, THUMBNAIL, attachment_object
+from ..prepared import Prepared
 from ..timeutil import utcnow
 from .blocking import run_blocking
 from .conversations import readable_id
@@ -281,6 +282,40 @@ def attachments_of(message_ids: Iterable[int]) -> dict[int, list[contract.Attach
     rows = db.session.connection().execute(_ATTACHMENTS_OF, {"p_ids": list(found)})
     for row in rows:
         found[row.message_id].append(attachment_object(row))
+    return found
+
+
+_MESSAGES = cast(Any, Message.__table__).c
+_IN_SPAN = Prepared(
+    select(_UPLOADS.id, _UPLOADS.message_id, _UPLOADS.name, _UPLOADS.content_type, _UPLOADS.size, _UPLOADS.width,
+           _UPLOADS.height, _UPLOADS.thumbnail_type)
+    .join_from(Upload.__table__, Message.__table__, _MESSAGES.id == _UPLOADS.message_id)
+    .where(_MESSAGES.conversation_id == bindparam("p_cid", type_=Integer),
+           _MESSAGES.seq.between(bindparam("p_low", type_=Integer), bindparam("p_high", type_=Integer)),
+           _UPLOADS.deleted_at.is_(None))
+    .order_by(_UPLOADS.message_id, _UPLOADS.position)
+)
+
+
+class _SpanRow(NamedTuple):
+    id: int
+    message_id: int
+    name: str
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+    thumbnail_type: str | None
+
+
+def attachments_in_span(conversation_id: int, low_seq: int, high_seq: int) -> dict[int, list[contract.Attachment]]:
+    """As ``attachments_of``, for every message of a conversation from ``low_seq``
+    to ``high_seq`` (a history page): a prepared statement without a list
+    parameter. A message without any is absent."""
+    found: dict[int, list[contract.Attachment]] = {}
+    rows = _IN_SPAN.all(db.session.connection(), {"p_cid": conversation_id, "p_low": low_seq, "p_high": high_seq})
+    for row in map(_SpanRow._make, rows):
+        found.setdefault(row.message_id, []).append(attachment_object(row))
     return found
 
 

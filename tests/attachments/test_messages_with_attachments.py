@@ -105,3 +105,25 @@ def test_a_captionless_photo_is_pushed_as_photo(world, app):
     db.session.commit()
     pushes = push_delivery.plan(push_outbox.claim(10, 60))
     assert [p.payload["body"] for p in pushes] == ["Photo"]
+
+
+def test_a_history_page_shows_its_own_messages_reactions_and_attachments_and_no_others(world):
+    """A page finds reactions and attachments by its span of seqs (messaging.rows_to_objects):
+    what it shows is exactly what the by-id lookup of sync shows for the same messages."""
+    photo = uploaded(world.api, image_bytes((40, 30)), "a.jpg")
+    doc = uploaded(world.api, b"%PDF-1.4 minimal", "doc.pdf")
+    late = uploaded(world.api, image_bytes((20, 10)), "late.jpg")
+    first = send(world.api, world.group, "first", attachments=[photo["id"]], key="s1").get_json()["message"]
+    second = send(world.api, world.group, "second", attachments=[doc["id"]], key="s2").get_json()["message"]
+    third = send(world.api, world.group, "third", key="s3").get_json()["message"]
+    fourth = send(world.api, world.group, "fourth", attachments=[late["id"]], key="s4").get_json()["message"]
+    for message, emoji in ((first, "👍"), (third, "🎉"), (fourth, "👍")):
+        assert world.bob_api.post(f"/messages/{message['id']}/reactions", json={"emoji": emoji}).status_code == 200
+
+    page = world.bob_api.get(f"/conversations/{world.group}/messages?before={fourth['seq']}&limit=2").get_json()
+    assert [m["id"] for m in page["messages"]] == [second["id"], third["id"]]
+    shown = {m["id"]: m for m in page["messages"]}
+    assert shown[second["id"]]["attachments"] == [doc] and shown[second["id"]]["reactions"] == {}
+    assert shown[third["id"]]["attachments"] == [] and shown[third["id"]]["reactions"] == {"🎉": [world.bob.id]}
+    synced = catch_up.sync(world.bob, {str(world.group): 0}, 50)["messages"]
+    assert page["messages"] == [m for m in synced if m["id"] in shown]
