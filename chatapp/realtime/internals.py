@@ -28,6 +28,9 @@ from engineio import exceptions as eio_exceptions
 
 log = logging.getLogger(__name__)
 
+# engineio's own socket class: the install functions below replace the module's name.
+ENGINEIO_SOCKET: type[engineio.socket.Socket] = engineio.socket.Socket
+
 WRITTEN_FOR = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
 
 # (class, attribute, who relies on it and for what)
@@ -39,6 +42,8 @@ BORROWED: list[tuple[type, str, str]] = [
     (engineio.Server, "_trigger_event", "ReaderEndsOnClosedSocket (guard): end a refused socket's reader"),
     (engineio.Server, "generate_id", "prefix_session_ids (sessionids): the one place session ids are made"),
     (engineio.socket.Socket, "poll", "CoalescingSocket (eventlet_websocket): the websocket writer's queued packets"),
+    (engineio.socket.Socket, "_websocket_handler",
+     "CoalescingSocket._websocket_handler: a copy (WEBSOCKET_HANDLER_SHA256), its writer runs only while needed"),
     (engineio.socket.Socket, "schedule_ping", "PingWheelSocket: the next ping goes to the worker's PingWheel"),
     (engineio.socket.Socket, "_send_ping", "PingWheelSocket.send_ping: what engineio's ping task does after its sleep"),
     (socketio.RedisManager, "_publish", "HookedRedisManager.publish (managers): batching and failure counting"),
@@ -298,11 +303,184 @@ class CoalescingSocket(PingWheelSocket):
     upgraded (websocket) socket: a long-poll GET returns before the upgrade, and
     never polls an upgraded socket. Its pings come from the wheel (PingWheelSocket)."""
 
+    connected: bool  # engineio's
+
     def poll(self) -> list[Any]:
         packets: list[Any] = super().poll()
         if len(packets) > 1 and self.upgraded:
             return [_QueuedPackets(packets)]
         return packets
+
+    def __init__(self, server: engineio.Server, sid: str) -> None:
+        super().__init__(server, sid)
+        self.queue.__class__ = _writing_queue_class(type(self.queue))
+
+    def _websocket_handler(self, ws: Any) -> list[Any]:
+        """engineio's (its source pinned by WEBSOCKET_HANDLER_SHA256), but the writer
+        task runs only while packets wait (``_WritingQueue``) instead of for the
+        socket's life: a parked green thread per idle socket, ~8 KiB of RSS."""
+
+        def websocket_wait() -> Any:
+            data = ws.wait()
+            if data and len(data) > self.server.max_http_buffer_size:
+                raise ValueError('packet is too large')
+            return data
+
+        for attr in ['_sock', 'socket']:  # pragma: no cover
+            if hasattr(ws, attr) and hasattr(getattr(ws, attr), 'settimeout'):
+                getattr(ws, attr).settimeout(self.server.ping_interval + self.server.ping_timeout)
+
+        if self.connected:
+            # the socket was already connected, so this is an upgrade
+            self.upgrading = True  # hold packet sends during the upgrade
+
+            pkt = websocket_wait()
+            decoded_pkt = engineio.packet.Packet(encoded_packet=pkt)
+            if decoded_pkt.packet_type != engineio.packet.PING or decoded_pkt.data != 'probe':
+                self.server.logger.info('%s: Failed websocket upgrade, no PING packet', self.sid)
+                self.upgrading = False
+                return []
+            ws.send(engineio.packet.Packet(engineio.packet.PONG, data='probe').encode())
+            self.queue.put(engineio.packet.Packet(engineio.packet.NOOP))  # end poll
+
+            pkt = websocket_wait()
+            decoded_pkt = engineio.packet.Packet(encoded_packet=pkt)
+            if decoded_pkt.packet_type != engineio.packet.UPGRADE:
+                self.upgraded = False
+                self.server.logger.info(
+                    ('%s: Failed websocket upgrade, expected UPGRADE packet, received %s instead.'), self.sid, pkt)
+                self.upgrading = False
+                return []
+            self.upgraded = True
+            self.upgrading = False
+        else:
+            self.connected = True
+            self.upgraded = True
+
+        # engineio starts its writer task here; ours starts with the first packet queued.
+        queue: _WritingQueue = self.queue
+        queue.write_to(ws, self.server)
+
+        self.server.logger.info('%s: Upgrade to websocket successful', self.sid)
+
+        while True:
+            p = None
+            try:
+                p = websocket_wait()
+            except Exception as e:
+                # if the socket is already closed, we can assume this is a
+                # downstream error of that
+                if not self.closed:  # pragma: no cover
+                    self.server.logger.info('%s: Unexpected error "%s", closing connection', self.sid, str(e))
+                break
+            if p is None:
+                # connection closed by client
+                break
+            pkt = engineio.packet.Packet(encoded_packet=p)
+            try:
+                self.receive(pkt)
+            except eio_exceptions.UnknownPacketError:  # pragma: no cover
+                pass
+            except eio_exceptions.SocketIsClosedError:  # pragma: no cover
+                self.server.logger.info('Receive error -- socket is closed')
+                break
+            except:  # noqa: E722  # pragma: no cover
+                # if we get an unexpected exception we log the error and exit
+                # the connection properly
+                self.server.logger.exception('Unknown receive error')
+                break
+
+        self.queue.put(None)  # unlock the writer task so that it can exit
+        queue.join_writer()
+        self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+        return []
+
+
+class _WritingQueue:
+    """A socket's send queue that writes itself to the socket's WebSocket: a put
+    starts the writer task when none runs, and the writer ends after
+    ``WRITER_LINGER_SECONDS`` without a packet, so an idle socket has no task
+    (a busy one keeps its writer: no task started per message). What it writes
+    and how is engineio's writer's: every queued packet, one write for several
+    (``_QueuedPackets``); ``None`` closes the WebSocket and ends the writer, as a
+    failed write does. Mixed into the async mode's queue class
+    (``_writing_queue_class``); holds no reference to its socket (no cycle)."""
+
+    ws: Any = None  # class defaults: a long-polling socket's queue gets no attribute
+    writer: Any = None
+    server: Any = None
+
+    def write_to(self, ws: Any, server: engineio.Server) -> None:
+        self.server = server
+        self.ws = ws
+        if not self.empty():  # type: ignore[attr-defined]
+            self._start_writer()
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)  # type: ignore[misc]
+        if self.writer is None and self.ws is not None:
+            self._start_writer()
+
+    def join_writer(self) -> None:
+        writer = self.writer
+        if writer is not None:
+            writer.join()
+
+    def _start_writer(self) -> None:
+        self.writer = self.server.start_background_task(self._write)
+
+    def _write(self) -> None:
+        queue_empty = self.server.get_queue_empty_exception()
+        ws = self.ws
+        try:
+            while True:
+                try:
+                    packets = [self.get(timeout=WRITER_LINGER_SECONDS)]  # type: ignore[attr-defined]
+                except queue_empty:
+                    if self.empty():  # type: ignore[attr-defined]
+                        return  # idle: the next put starts a writer again
+                    continue
+                self.task_done()  # type: ignore[attr-defined]
+                while packets[-1] is not None:
+                    try:
+                        packets.append(self.get(block=False))  # type: ignore[attr-defined]
+                    except queue_empty:
+                        break
+                    self.task_done()  # type: ignore[attr-defined]
+                ending = packets[-1] is None
+                if ending:
+                    packets.pop()
+                try:
+                    if len(packets) > 1:
+                        ws.send(_QueuedPackets(packets).encode())
+                    elif packets:
+                        ws.send(packets[0].encode())
+                except Exception:
+                    ending = True
+                if ending:
+                    self.ws = None  # no writer after this one
+                    ws.close()
+                    return
+        finally:
+            self.writer = None
+
+
+# engineio's Socket._websocket_handler that CoalescingSocket's copies (python-engineio
+# 4.15.1): tests/realtime/test_lazy_writer.py fails when it changes; re-read it then.
+WEBSOCKET_HANDLER_SHA256 = "58afe122719282de1def07b5530c154fbf41a40481bc8a787c4eb7d94db56c9c"
+
+# How long a writer waits for the next packet before it ends (a busy socket keeps it).
+WRITER_LINGER_SECONDS = 2.0
+
+_writing_queues: dict[type, type] = {}
+
+
+def _writing_queue_class(base: type) -> type:
+    cls = _writing_queues.get(base)
+    if cls is None:
+        cls = _writing_queues[base] = type(f"Writing{base.__name__}", (_WritingQueue, base), {})
+    return cls
 
 
 def coalesce_websocket_writes() -> None:
