@@ -24,10 +24,13 @@ sockets; the write buffer ~5 KiB more, 66.9 -> 61.9 KiB at 3,000 sockets).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from .internals import Frames, coalesce_websocket_writes
+
+log = logging.getLogger(__name__)
 
 
 def apply_mask(data: bytes | bytearray | memoryview, mask: Sequence[int] | bytes, length: int | None = None,
@@ -53,6 +56,8 @@ def send_frames(websocket: Any, frames: Frames) -> None:
 # Where ``install`` puts the connection's HTTP write file in the environ: eventlet
 # passes it to the request only for "Expect: 100-continue".
 WFILE_KEY = "chat.eventlet.wfile"
+# Set once the 101 reply is out: from then on nothing more goes out as HTTP.
+UPGRADED_KEY = "chat.eventlet.upgraded"
 
 
 def release_request_buffer(environ: dict[str, Any]) -> None:
@@ -94,10 +99,36 @@ def install() -> None:
 
     def handle_hybi_request(self: Any, environ: dict[str, Any]) -> Any:
         websocket = handshake(self, environ)  # the 101 reply went straight to the socket
+        environ[UPGRADED_KEY] = True
         release_request_buffer(environ)
+        # The message queue of the pre-RFC 6455 protocol's wait(): RFC6455WebSocket
+        # has its own wait() and never touches it (an empty deque is ~0.7 KiB).
+        websocket._msgs = ()
         return websocket
 
     WebSocketWSGI._handle_hybi_request = handle_hybi_request
+
+    if not getattr(WebSocketWSGI.__call__, "_chat_upgraded", False):
+        serve = WebSocketWSGI.__call__
+
+        def serve_upgraded(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+            try:
+                return serve(self, environ, start_response)
+            except Exception:
+                if not environ.get(UPGRADED_KEY):
+                    raise
+                # After the 101 the HTTP response is over and its write file is
+                # released: eventlet would write a 500 into the WebSocket stream
+                # (now: fail on the closed file, a traceback per bad client).
+                # Logged the way eventlet logs it, below the default level.
+                log.debug("websocket handler failed", exc_info=True)
+                from eventlet import wsgi
+
+                wsgi.WSGI_LOCAL.already_handled = True
+                return []
+
+        serve_upgraded._chat_upgraded = True  # type: ignore[attr-defined]
+        WebSocketWSGI.__call__ = serve_upgraded
 
     if not getattr(HttpProtocol.get_environ, "_chat_wfile", False):
         make_environ = HttpProtocol.get_environ

@@ -35,7 +35,9 @@ EVENTLET_SERVER = """
     seen = {}
 
     def handler(ws):
-        ws.send(f"rfile closed {seen['rfile'].closed}, wfile closed {seen['wfile'].closed}")
+        got = ws.wait()  # the client's frame, read by RFC 6455's own wait()
+        ws.send(f"rfile closed {seen['rfile'].closed}, wfile closed {seen['wfile'].closed}, "
+                f"legacy queue {ws._msgs!r}, got {got}")
 
     websocket_app = eventlet.websocket.WebSocketWSGI(handler)
 
@@ -49,7 +51,9 @@ EVENTLET_SERVER = """
     listener = eventlet.listen(("127.0.0.1", 0))
     server = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False)
 
-    def request(head):
+    def request(head, then=b""):
+        # head; once the reply's headers are in, then (RFC 6455 4.1: a client
+        # sends frames only after the server's handshake); the whole reply
         client = eventlet.connect(listener.getsockname())
         client.sendall(head)
         data = b""
@@ -58,17 +62,21 @@ EVENTLET_SERVER = """
             if not chunk:
                 return data
             data += chunk
+            if then and b"\\r\\n\\r\\n" in data:
+                client.sendall(then)
+                then = b""
 """
 
 
-def test_an_upgraded_connection_keeps_neither_http_buffer_and_plain_requests_still_answer():
+def test_an_upgraded_connection_keeps_neither_http_buffer_nor_the_legacy_queue_and_plain_requests_answer():
     out = run_child(EVENTLET_SERVER + """
     upgrade = (b"GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n")
-    reply = request(upgrade)  # the handler sends one frame and returns: the server closes the connection
+    hello = b"\\x81\\x82" + bytes(4) + b"hi"  # a masked text frame "hi" (a zero mask)
+    reply = request(upgrade, hello)  # the handler answers one frame and returns: the server closes the connection
     head, _, frames = reply.partition(b"\\r\\n\\r\\n")
     assert head.startswith(b"HTTP/1.1 101"), head
     print(frames[2:2 + frames[1]].decode())
     print(request(b"GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n").split(b"\\r\\n")[0].decode())
     """)
-    assert out.splitlines() == ["rfile closed True, wfile closed True", "HTTP/1.1 200 OK"]
+    assert out.splitlines() == ["rfile closed True, wfile closed True, legacy queue (), got hi", "HTTP/1.1 200 OK"]
