@@ -130,6 +130,21 @@ def install() -> None:
         serve_upgraded._chat_upgraded = True  # type: ignore[attr-defined]
         WebSocketWSGI.__call__ = serve_upgraded
 
+    if not getattr(RFC6455WebSocket.close, "_chat_once", False):
+        close_once = RFC6455WebSocket.close
+
+        def close(self: Any, close_data: Any = None) -> None:
+            # Both the reader (a close frame) and engineio's writer close a WebSocket.
+            # Without the HTTP files' references, the first close closes the file
+            # descriptor, and the second one's shutdown would log EBADF per socket.
+            if getattr(self, "_chat_closed", False):
+                return
+            self._chat_closed = True
+            close_once(self, close_data)
+
+        close._chat_once = True  # type: ignore[attr-defined]
+        RFC6455WebSocket.close = close
+
     if not getattr(HttpProtocol.get_environ, "_chat_wfile", False):
         make_environ = HttpProtocol.get_environ
 
