@@ -21,9 +21,10 @@ statements that planning was most of the database's CPU. Behind a pooler that
 does not keep a server connection per client connection (PgBouncer in
 transaction mode), set ``CHAT_DB_SERVER_PREPARE=0``.
 
-Only statements without expanding (``IN``) parameters and whose results need
-no type processing (integers, strings) qualify: ``Prepared`` refuses the
-others when it compiles them.
+Only statements without expanding (``IN``) parameters qualify: ``Prepared``
+refuses the others when it compiles them. Result values get the column types'
+processing as in SQLAlchemy (``first``, ``all``: SQLite's stored datetimes
+and booleans come back as ``datetime`` and ``bool``); the cursor of ``run`` is raw.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ class _Compiled:
     positional: bool
     # Binds that carry their own value (literal(0), a column default, LIMIT 1).
     preset: dict[str, Any]
+    # Per result column, the type's result processor (None: the driver's value as is);
+    # empty when no column needs one.
+    results: tuple[BindProcessor | None, ...] = ()
+
+    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(value if process is None or value is None else process(value)
+                     for value, process in zip(raw, self.results, strict=True))
 
     def values(self, given: Mapping[str, Any]) -> list[Any]:
         merged = {**self.preset, **given} if self.preset else given
@@ -92,7 +100,14 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> tuple[_Compiled, Any
     names = tuple(compiled.positiontup) if positional else tuple(binds)
     processors = tuple(binds[name].type._cached_bind_processor(dialect) for name in names)
     preset = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
-    return _Compiled(compiled.string, names, processors, positional, preset), binds
+    results = _result_processors(compiled, dialect)
+    return _Compiled(compiled.string, names, processors, positional, preset, results), binds
+
+
+def _result_processors(compiled: Any, dialect: Dialect) -> tuple[BindProcessor | None, ...]:
+    """What ``Connection.execute`` would apply to each result column, or () when nothing."""
+    processors = tuple(column[3]._cached_result_processor(dialect, None) for column in compiled._result_columns)
+    return processors if any(process is not None for process in processors) else ()
 
 
 def _server_prepared(statement: ClauseElement, dialect: Dialect) -> _ServerPrepared:
@@ -112,7 +127,7 @@ def _server_prepared(statement: ClauseElement, dialect: Dialect) -> _ServerPrepa
         # The values in $n order, processed with the real dialect's processors.
         _Compiled(compiled.sql, compiled.names,
                   tuple(binds[n].type._cached_bind_processor(dialect) for n in compiled.names), True,
-                  compiled.preset),
+                  compiled.preset, _result_processors(statement.compile(dialect=dialect), dialect)),
     )
 
 
@@ -153,12 +168,15 @@ class Prepared:
 
     def run(self, connection: Connection, values: Mapping[str, Any]) -> Any:
         """Execute with ``values`` (by bind name); returns the DBAPI cursor
-        (``fetchone()``, ``fetchall()``, ``rowcount``)."""
+        (``fetchone()``, ``fetchall()``, ``rowcount``), its values unprocessed."""
+        return self._run(connection, values)[0]
+
+    def _run(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, _Compiled]:
         server = self._server_statement(connection)
         if server is not None:
-            return self._execute(connection, server.execute, server.compiled.values(values))
+            return self._execute(connection, server.execute, server.compiled.values(values)), server.compiled
         compiled = self._compiled(connection.dialect)
-        return self._execute(connection, compiled.sql, compiled.parameters(values))
+        return self._execute(connection, compiled.sql, compiled.parameters(values)), compiled
 
     def run_after(self, connection: Connection, earlier: Prepared, earlier_values: Mapping[str, Any],
                   values: Mapping[str, Any]) -> Any:
@@ -187,12 +205,16 @@ class Prepared:
 
     def first(self, connection: Connection, values: Mapping[str, Any]) -> Any:
         """The first row (a tuple), or None."""
-        return self.run(connection, values).fetchone()
+        cursor, compiled = self._run(connection, values)
+        row = cursor.fetchone()
+        return compiled.row(row) if compiled.results and row is not None else row
 
     def scalar(self, connection: Connection, values: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""
-        row = self.run(connection, values).fetchone()
+        row = self.first(connection, values)
         return None if row is None else row[0]
 
     def all(self, connection: Connection, values: Mapping[str, Any]) -> list[Any]:
-        return list(self.run(connection, values).fetchall())
+        cursor, compiled = self._run(connection, values)
+        rows = cursor.fetchall()
+        return [compiled.row(row) for row in rows] if compiled.results else list(rows)

@@ -6,14 +6,17 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from flask import current_app
-from sqlalchemy import ColumnElement, DateTime, Integer, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, DateTime, Integer, String, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from ..contract import events as contract
 from ..extensions import db
@@ -150,21 +153,65 @@ def login(username: object, password: object, device_name: object = None, client
     return Session(user, token, row)
 
 
-# Built once: every socket connect and every bearer-token request runs it.
-_TOKEN_AND_USER = (
-    select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == bindparam("p_hash"))
+class TokenUse(NamedTuple):
+    """What a bearer-token authentication reads of its token row."""
+
+    id: int
+    user_id: int
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+# Every socket connect and every bearer-token request runs it: one prepared
+# statement, and the User put into the session from its columns. Loading the
+# two ORM entities through a select was ~60% of the authentication's CPU.
+_TOKENS, _USERS = cast(Table, ApiToken.__table__), cast(Table, User.__table__)
+_TOKEN_COLUMNS = (_TOKENS.c.id, _TOKENS.c.user_id, _TOKENS.c.last_used_at, _TOKENS.c.revoked_at)
+_USER_COLUMNS = tuple(_USERS.c)
+_TOKEN_AND_USER = Prepared(
+    select(*_TOKEN_COLUMNS, *_USER_COLUMNS)
+    .join_from(_TOKENS, _USERS, _USERS.c.id == _TOKENS.c.user_id)
+    .where(_TOKENS.c.token_hash == bindparam("p_hash", type_=String))
 )
 
 
-def authenticate_token(token: object) -> tuple[User, ApiToken]:
+def authenticate_token(token: object) -> tuple[User, TokenUse]:
     """The user and token row behind a bearer token, or Unauthorized."""
     if not isinstance(token, str) or not token or len(token) > 200 or not storable(token):
         # storable(): a lone surrogate cannot even be hashed (UTF-8), and a token never has one.
         raise Unauthorized("missing or invalid token")
-    found = db.session.execute(_TOKEN_AND_USER, {"p_hash": hash_token(token)}).first()
+    found = _TOKEN_AND_USER.first(db.session.connection(), {"p_hash": hash_token(token)})
     if found is None:
         raise Unauthorized("missing or invalid token")
-    return _check_token_row(found[0])
+    use = TokenUse(*found[:len(_TOKEN_COLUMNS)])
+    if use.revoked:
+        raise Unauthorized("missing or invalid token")
+    user = _loaded_user(found[len(_TOKEN_COLUMNS):])
+    if not user.active:
+        raise Unauthorized("missing or invalid token")
+    now = utcnow()
+    if _touch_due(use.last_used_at, now):
+        _touch(use.id, now)
+        use = use._replace(last_used_at=now)
+    return user, use
+
+
+def _loaded_user(values: Sequence[Any]) -> User:
+    """The session's User of that row, as a query would have loaded it (persistent,
+    nothing expired); the one already in the session when there is one."""
+    columns = dict(zip((column.key for column in _USER_COLUMNS), values, strict=True))
+    session = db.session()
+    present = session.identity_map.get(identity_key(User, (columns["id"],)))
+    if present is not None:
+        return present
+    user = User(**columns)
+    make_transient_to_detached(user)
+    session.add(user)
+    return user
 
 
 def session_proof(row: ApiToken) -> str:
@@ -196,9 +243,14 @@ def _check_token_row(row: ApiToken | None) -> tuple[User, ApiToken]:
     if user is None or not user.active:
         raise Unauthorized("missing or invalid token")
     now = utcnow()
-    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > TOKEN_TOUCH_SECONDS:
-        _touch(row, now)
+    if _touch_due(row.last_used_at, now):
+        _touch(row.id, now)
+        set_committed_value(row, "last_used_at", now)
     return user, row
+
+
+def _touch_due(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or (now - last_used_at).total_seconds() > TOKEN_TOUCH_SECONDS
 
 
 # The touch is due at nearly every connect of a reconnect storm (a device's
@@ -212,15 +264,14 @@ _TOUCH = Prepared(
 )
 
 
-def _touch(row: ApiToken, now: datetime) -> None:
+def _touch(token_id: int, now: datetime) -> None:
     """Record ``last_used_at`` and commit, keeping the rows just loaded.
 
     Not expired at this commit: they were read in this transaction, and the
-    only column it changed is set on the row too, so they are what the
-    not-due path returns without any commit.
+    only column it changed is set by the caller on what it returns, so they are
+    what the not-due path returns without any commit.
     """
-    _TOUCH.run(db.session.connection(), {"p_id": row.id, "p_now": now})
-    set_committed_value(row, "last_used_at", now)
+    _TOUCH.run(db.session.connection(), {"p_id": token_id, "p_now": now})
     session = db.session()
     expiring, session.expire_on_commit = session.expire_on_commit, False
     try:

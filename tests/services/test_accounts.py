@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select, text
@@ -275,3 +276,22 @@ def test_search_with_a_bad_limit_is_a_validation_error(people, limit):
 def test_search_leaves_out_deactivated_users(people):
     accounts.deactivate_user(people["alfred"].id)
     assert _names(accounts.search_users(people["carol"], "al", None)) == ["alice", "bob"]
+
+
+def test_a_bearer_tokens_user_is_the_sessions_own_and_its_changes_are_saved(app):
+    """authenticate_token puts the User into the session from its prepared row:
+    it must behave as a queried one (the same object as one already loaded, and
+    saved on commit when changed)."""
+    session = accounts.register("persisted", PASSWORD)
+    user_id = session.user.id
+    db.session.remove()
+    user, _row = accounts.authenticate_token(session.token)
+    assert db.session.get(User, user.id) is user
+    assert (user.username, user.active, user.closed_at) == ("persisted", True, None)
+    assert isinstance(user.created_at, datetime)
+    user.display_name = "Renamed"
+    db.session.commit()
+    db.session.remove()
+    assert db.session.get(User, user_id).display_name == "Renamed"
+    already = db.session.get(User, user_id)
+    assert accounts.authenticate_token(session.token)[0] is already
