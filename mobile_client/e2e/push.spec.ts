@@ -22,6 +22,9 @@ const pushRecord = (page: Page) =>
   page.evaluate(() => (window as unknown as { __push: { subscribeCalls: { userVisibleOnly?: boolean; key: number[] }[]; permissionRequests: number; unsubscribed: number } }).__push);
 
 test("push: the prompt after the first conversation, Turn on subscribes, a push shows a notification, read closes it, a click opens the conversation", async ({ browser }) => {
+  // The longest journey of the suite (two phones, a service worker, a push, sign-out): it used ~1.5 min
+  // of the 90 s budget on a slower CI machine (2026-12-01), with every step passing until sign-out.
+  test.setTimeout(180_000);
   const sub = fakeSubscription(pushService.url);
   const b = await newPhone(browser, { serviceWorkers: "allow" });
   await b.context.grantPermissions(["notifications"]);
