@@ -191,13 +191,8 @@ def authenticate_token(token: object) -> tuple[User, TokenUse]:
     if use.revoked:
         raise Unauthorized("missing or invalid token")
     user = _loaded_user(found[len(_TOKEN_COLUMNS):])
-    if not user.active:
-        raise Unauthorized("missing or invalid token")
-    now = utcnow()
-    if _touch_due(use.last_used_at, now):
-        _touch(use.id, now)
-        use = use._replace(last_used_at=now)
-    return user, use
+    touched = _admit(user, use.id, use.last_used_at)
+    return user, use if touched is None else use._replace(last_used_at=touched)
 
 
 def _loaded_user(values: Sequence[Any]) -> User:
@@ -240,17 +235,24 @@ def _check_token_row(row: ApiToken | None) -> tuple[User, ApiToken]:
     if row is None or row.revoked:
         raise Unauthorized("missing or invalid token")
     user = db.session.get(User, row.user_id)
-    if user is None or not user.active:
-        raise Unauthorized("missing or invalid token")
-    now = utcnow()
-    if _touch_due(row.last_used_at, now):
-        _touch(row.id, now)
-        set_committed_value(row, "last_used_at", now)
+    touched = _admit(user, row.id, row.last_used_at)
+    if touched is not None:
+        set_committed_value(row, "last_used_at", touched)
+    assert user is not None  # _admit refused a missing one
     return user, row
 
 
-def _touch_due(last_used_at: datetime | None, now: datetime) -> bool:
-    return last_used_at is None or (now - last_used_at).total_seconds() > TOKEN_TOUCH_SECONDS
+def _admit(user: User | None, token_id: int, last_used_at: datetime | None) -> datetime | None:
+    """The rules of both token paths for a token that is not revoked: its user
+    exists and is active, and its last use is recorded when due (the new time,
+    else None)."""
+    if user is None or not user.active:
+        raise Unauthorized("missing or invalid token")
+    now = utcnow()
+    if last_used_at is not None and (now - last_used_at).total_seconds() <= TOKEN_TOUCH_SECONDS:
+        return None
+    _touch(token_id, now)
+    return now
 
 
 # The touch is due at nearly every connect of a reconnect storm (a device's

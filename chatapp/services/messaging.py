@@ -544,8 +544,9 @@ def history(
 
 
 _REACTIONS = cast(Table, Reaction.__table__)
+_REACTION_COLUMNS = (_REACTIONS.c.message_id, _REACTIONS.c.emoji, _REACTIONS.c.user_id)
 _REACTIONS_OF = (
-    select(_REACTIONS.c.message_id, _REACTIONS.c.emoji, _REACTIONS.c.user_id)
+    select(*_REACTION_COLUMNS)
     .where(_REACTIONS.c.message_id.in_(bindparam("p_ids", expanding=True)))
     .order_by(_REACTIONS.c.created_at)
 )
@@ -553,7 +554,7 @@ _REACTIONS_OF = (
 # reactions are found by that span: a prepared statement without a list
 # parameter (an IN list is re-rendered at every execution).
 _REACTIONS_IN_SPAN = Prepared(
-    select(_REACTIONS.c.message_id, _REACTIONS.c.emoji, _REACTIONS.c.user_id)
+    select(*_REACTION_COLUMNS)
     .join_from(_REACTIONS, _MESSAGES, _MESSAGES.c.id == _REACTIONS.c.message_id)
     .where(_MESSAGES.c.conversation_id == _CID,
            _MESSAGES.c.seq.between(bindparam("p_low", type_=Integer), bindparam("p_high", type_=Integer)))
