@@ -19,16 +19,25 @@ socket itself: ``release_request_buffer`` frees both once the handshake reply
 is out (the read buffer ~4.5 KiB of RSS per idle socket, 73 -> 69 KiB at 2,000
 sockets; the write buffer ~5 KiB more, 66.9 -> 61.9 KiB at 3,000 sockets).
 
+What else an idle upgraded connection kept and never uses again goes the same
+way (``release_idle_state``): the request's parsed headers on eventlet's
+protocol object, eventlet's own environ (Flask-SocketIO's copy of it is what
+the socket's handlers read) and its raw-header tuple, and three empty
+``collections.deque`` (~0.75 KiB each: the send lock's waiters, the connection
+green thread's exit callbacks, the Engine.IO queue) become ``CompactDeque``.
+
 ``install()`` replaces the methods; wsgi.py calls it under eventlet.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
+from http.client import HTTPMessage
 from typing import Any
 
-from .internals import Frames, coalesce_websocket_writes
+from .internals import Frames, coalesce_websocket_writes, compact
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +67,14 @@ def send_frames(websocket: Any, frames: Frames) -> None:
 WFILE_KEY = "chat.eventlet.wfile"
 # Set once the 101 reply is out: from then on nothing more goes out as HTTP.
 UPGRADED_KEY = "chat.eventlet.upgraded"
+# A WebSocket upgrade request's eventlet protocol object, by weak reference (no cycle).
+PROTOCOL_KEY = "chat.eventlet.protocol"
+# What an upgraded connection's protocol object holds as its request headers:
+# eventlet reads them after the response only to log X-Forwarded-For, and the
+# server runs without a request log (serving.py: log_output=False).
+NO_HEADERS = HTTPMessage()
+# What eventlet still reads from its own environ once the application returned.
+ENVIRON_KEPT = ("eventlet.input", "eventlet.posthooks")
 
 
 def release_request_buffer(environ: dict[str, Any]) -> None:
@@ -71,6 +88,30 @@ def release_request_buffer(environ: dict[str, Any]) -> None:
     wfile = environ.pop(WFILE_KEY, None)
     if wfile is not None:
         wfile.close()  # nothing buffered: the handshake reply went to the socket
+
+
+def release_idle_state(environ: dict[str, Any], websocket: Any) -> None:
+    """Drop what an upgraded connection keeps for its life and never uses again:
+    the protocol object's parsed request headers, and empty deques for lists."""
+    import eventlet
+
+    protocol_ref = environ.pop(PROTOCOL_KEY, None)
+    protocol = protocol_ref() if protocol_ref is not None else None
+    if protocol is not None:
+        protocol.headers = NO_HEADERS
+        # Flask-SocketIO hands the application a copy of eventlet's environ, and
+        # the socket's handlers read that copy: eventlet's own is read again only
+        # for its post-response hooks.
+        original = getattr(protocol, "environ", None)
+        if isinstance(original, dict) and original is not environ:
+            kept = {key: original[key] for key in ENVIRON_KEPT if key in original}
+            original.clear()
+            original.update(kept)
+    environ.pop("headers_raw", None)  # eventlet's tuple of the raw headers: nothing reads it
+    websocket._sendlock._waiters = compact(websocket._sendlock._waiters)
+    connection_thread = eventlet.getcurrent()  # the WSGI server's green thread for this connection
+    if getattr(connection_thread, "_exit_funcs", None) is not None:
+        connection_thread._exit_funcs = compact(connection_thread._exit_funcs)
 
 
 def install() -> None:
@@ -101,6 +142,7 @@ def install() -> None:
         websocket = handshake(self, environ)  # the 101 reply went straight to the socket
         environ[UPGRADED_KEY] = True
         release_request_buffer(environ)
+        release_idle_state(environ, websocket)
         # The message queue of the pre-RFC 6455 protocol's wait(): RFC6455WebSocket
         # has its own wait() and never touches it (an empty deque is ~0.7 KiB).
         websocket._msgs = ()
@@ -151,6 +193,8 @@ def install() -> None:
         def get_environ(self: Any) -> dict[str, Any]:
             environ: dict[str, Any] = make_environ(self)
             environ[WFILE_KEY] = self.wfile
+            if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                environ[PROTOCOL_KEY] = weakref.ref(self)
             return environ
 
         get_environ._chat_wfile = True  # type: ignore[attr-defined]

@@ -280,6 +280,24 @@ class Frames(tuple[str | bytes, ...]):
     __slots__ = ()
 
 
+class CompactDeque(list[Any]):
+    """The deque API that eventlet's queues, semaphores and green threads use
+    (``append``, ``popleft``, ``remove``, ``len``, ``in``) on a list: an empty
+    ``collections.deque`` allocates its first 64-slot block (~0.75 KiB), a list
+    56 bytes. Every idle socket keeps three of them, almost always empty, and
+    each holds a handful of items at most, so ``pop(0)`` costs nothing."""
+
+    __slots__ = ()
+
+    def popleft(self) -> Any:
+        return self.pop(0)
+
+
+def compact(container: Any) -> Any:
+    """``container`` as a ``CompactDeque`` if it is a deque (its items kept), else unchanged."""
+    return CompactDeque(container) if type(container) is deque else container
+
+
 class _QueuedPackets:
     """All the packets one ``poll()`` took from a socket's queue, as one item whose
     ``encode()`` is their ``Frames``."""
@@ -314,6 +332,7 @@ class CoalescingSocket(PingWheelSocket):
     def __init__(self, server: engineio.Server, sid: str) -> None:
         super().__init__(server, sid)
         self.queue.__class__ = _writing_queue_class(type(self.queue))
+        self.queue.queue = compact(self.queue.queue)  # eventlet's LightQueue: append/popleft/len
 
     def _websocket_handler(self, ws: Any) -> list[Any]:
         """engineio's (its source pinned by WEBSOCKET_HANDLER_SHA256), but the writer
@@ -389,6 +408,7 @@ class CoalescingSocket(PingWheelSocket):
                 # the connection properly
                 self.server.logger.exception('Unknown receive error')
                 break
+            pkt = None  # not kept (with its payload) while the socket waits for the next
 
         self.queue.put(None)  # unlock the writer task so that it can exit
         queue.join_writer()
