@@ -55,6 +55,9 @@ BORROWED: list[tuple[type, str, str]] = [
     (socketio.RedisManager, "_handle_close_room",
      "HookedRedisManager.disconnect_local (managers): disconnect a room on every worker"),
     (socketio.RedisManager, "_get_logger", "HookedRedisManager.queue_logger (managers): the manager's own logger"),
+    (socketio.base_manager.BaseManager, "basic_disconnect",
+     "SidRoomIndex.basic_disconnect (managers' base): a copy whose rooms come from the index"),
+    (socketio.base_manager.BaseManager, "get_rooms", "SidRoomIndex.get_rooms (managers' base): from the index"),
 ]
 
 
@@ -524,6 +527,80 @@ def prefix_session_ids(eio_server: engineio.Server, prefix: str) -> None:
 
 
 # ---------------------------------------------------------------- the Redis client manager (managers.py)
+
+
+# python-socketio's BaseManager.basic_disconnect that SidRoomIndex's copies (5.18.1):
+# tests/realtime/test_sid_room_index.py fails when it changes; re-read it then.
+BASIC_DISCONNECT_SHA256 = "2933b50bc4b2ea7b4367a84e05c2e22c52fed98b00afc3b88d06d61ab9fb9aa1"
+
+
+class SidRoomIndex:
+    """python-socketio finds a socket's rooms by testing it against every room
+    of the namespace (``BaseManager.basic_disconnect``, after copying the room
+    table, and ``get_rooms``). Every socket brings its own room, a user room
+    and a token room, so with 10,000 sockets each disconnect tests ~30,000
+    rooms, and a reconnect storm costs the square of the sockets. This keeps,
+    per socket, the rooms it entered besides its own and the namespace's (a
+    tuple: one or two rooms), and answers both from it. Placed before the
+    python-socketio manager class, so that subclasses' enter/leave hooks (the
+    route table) still run for every room a disconnect leaves."""
+
+    rooms: dict[str, dict[Any, Any]]
+    callbacks: dict[str, Any]
+    pending_connect: dict[str, list[str]]
+    pending_disconnect: dict[str, list[str]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._entered: dict[str, dict[str, tuple[Any, ...]]] = {}
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
+        if room is not None and room != sid:
+            entered = self._entered.setdefault(namespace, {})
+            rooms = entered.get(sid, ())
+            if room not in rooms:
+                entered[sid] = (*rooms, room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
+        entered = self._entered.get(namespace)
+        rooms = entered.get(sid, ()) if entered is not None else ()
+        if room in rooms and entered is not None:
+            rest = tuple(r for r in rooms if r != room)
+            if rest:
+                entered[sid] = rest
+            else:
+                del entered[sid]
+                if not entered:
+                    del self._entered[namespace]
+
+    def _rooms_holding(self, sid: str, namespace: str) -> list[Any]:
+        """The rooms of ``namespace`` that hold ``sid``, the namespace's own (None) first."""
+        rooms = self.rooms.get(namespace, {})
+        candidates = (None, sid, *self._entered.get(namespace, {}).get(sid, ()))
+        return [room for room in candidates if room in rooms and sid in rooms[room]]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        return [room for room in self._rooms_holding(sid, namespace) if room is not None]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        """python-socketio 5.18.1's (its source pinned by BASIC_DISCONNECT_SHA256), but
+        the rooms come from the index."""
+        if namespace not in self.rooms:
+            return
+        for room in self._rooms_holding(sid, namespace):
+            self.basic_leave_room(sid, namespace, room)
+        if sid in self.callbacks:
+            del self.callbacks[sid]
+        if namespace in self.pending_connect and sid in self.pending_connect[namespace]:
+            self.pending_connect[namespace].remove(sid)
+            if len(self.pending_connect[namespace]) == 0:
+                del self.pending_connect[namespace]
+        if namespace in self.pending_disconnect and sid in self.pending_disconnect[namespace]:
+            self.pending_disconnect[namespace].remove(sid)
+            if len(self.pending_disconnect[namespace]) == 0:
+                del self.pending_disconnect[namespace]
 
 
 class HookedRedisManager(socketio.RedisManager):

@@ -34,7 +34,7 @@ def _disconnect_local(manager: socketio.Manager, room: str, namespace: str) -> N
         manager.server.disconnect(sid, namespace=namespace, ignore_queue=True)
 
 
-class ChatManager(socketio.Manager):
+class ChatManager(internals.SidRoomIndex, socketio.Manager):
     """Single-process manager (embedded mode)."""
 
     def disconnect_room(self, room: str, namespace: str) -> None:
@@ -63,7 +63,7 @@ class ChatManager(socketio.Manager):
         yield
 
 
-class ChatRedisManager(internals.HookedRedisManager):
+class ChatRedisManager(internals.SidRoomIndex, internals.HookedRedisManager):
     """Redis-backed manager for several workers.
 
     Emits to user and token rooms go only to the workers holding a socket in
