@@ -452,25 +452,39 @@ class _WritingQueue:
 
     def _start_writer(self) -> None:
         self.writer = self.server.start_background_task(self._write)
+        writer_sweep(self.server).watch(self)
+
+    def end_if_idle(self, now: float) -> None:
+        """The sweep's call: a writer with nothing queued for ``WRITER_LINGER_SECONDS``
+        gets ``_IDLE``, and ends on it unless packets came after it."""
+        if now - self.last_packet >= WRITER_LINGER_SECONDS and self.empty():  # type: ignore[attr-defined]
+            super().put(_IDLE)  # type: ignore[misc]  # not our put: a writer runs
+
+    last_packet = 0.0  # time.monotonic() of the writer's last wake-up for packets
 
     def _write(self) -> None:
         queue_empty = self.server.get_queue_empty_exception()
         ws = self.ws
         try:
             while True:
-                try:
-                    packets = [self.get(timeout=WRITER_LINGER_SECONDS)]  # type: ignore[attr-defined]
-                except queue_empty:
+                # No timeout here: eventlet schedules and cancels a timer for each
+                # wait with one, a wait per packet in a busy room. The server's
+                # WriterSweep ends an idle writer instead.
+                packets = [self.get()]  # type: ignore[attr-defined]
+                self.task_done()  # type: ignore[attr-defined]
+                if packets[0] is _IDLE:
                     if self.empty():  # type: ignore[attr-defined]
                         return  # idle: the next put starts a writer again
                     continue
-                self.task_done()  # type: ignore[attr-defined]
+                self.last_packet = time.monotonic()
                 while packets[-1] is not None:
                     try:
-                        packets.append(self.get(block=False))  # type: ignore[attr-defined]
+                        item = self.get(block=False)  # type: ignore[attr-defined]
                     except queue_empty:
                         break
                     self.task_done()  # type: ignore[attr-defined]
+                    if item is not _IDLE:
+                        packets.append(item)
                 ending = packets[-1] is None
                 if ending:
                     packets.pop()
@@ -495,6 +509,50 @@ WEBSOCKET_HANDLER_SHA256 = "58afe122719282de1def07b5530c154fbf41a40481bc8a787c4e
 
 # How long a writer waits for the next packet before it ends (a busy socket keeps it).
 WRITER_LINGER_SECONDS = 2.0
+
+# What the sweep queues to end an idle writer.
+_IDLE = object()
+
+
+class WriterSweep:
+    """Ends the writers of one Engine.IO server that had no packet for
+    ``WRITER_LINGER_SECONDS`` (between one and one and a half of it): one task
+    looks at the running writers every half linger, instead of each writer
+    waiting for its next packet with a timeout of its own. Runs while a writer
+    runs; the next writer started starts it again."""
+
+    def __init__(self, server: engineio.Server) -> None:
+        self.server = server
+        self.watched: set[_WritingQueue] = set()
+        self.running = False
+
+    def watch(self, queue: _WritingQueue) -> None:
+        self.watched.add(queue)
+        if not self.running:
+            self.running = True
+            self.server.start_background_task(self._run)
+
+    def _run(self) -> None:
+        while True:
+            self.server.sleep(WRITER_LINGER_SECONDS / 2)
+            now = time.monotonic()
+            for queue in list(self.watched):
+                if queue.writer is None:
+                    self.watched.discard(queue)
+                else:
+                    queue.end_if_idle(now)
+            if not self.watched:
+                self.running = False
+                return
+
+
+def writer_sweep(server: engineio.Server) -> WriterSweep:
+    """The server's sweep, made on first use (under eventlet: no thread switches here)."""
+    sweep: WriterSweep | None = getattr(server, "_chat_writer_sweep", None)
+    if sweep is None:
+        sweep = server._chat_writer_sweep = WriterSweep(server)
+    return sweep
+
 
 _writing_queues: dict[type, type] = {}
 
