@@ -237,14 +237,21 @@ class PingWheel:
 _wheels_lock = threading.Lock()
 
 
+def _per_server(server: engineio.Server, attribute: str, make: Callable[[engineio.Server], Any]) -> Any:
+    """The server's ``attribute``, made by ``make(server)`` on first use."""
+    made = getattr(server, attribute, None)
+    if made is None:
+        with _wheels_lock:
+            made = getattr(server, attribute, None)
+            if made is None:
+                made = make(server)
+                setattr(server, attribute, made)
+    return made
+
+
 def ping_wheel(server: engineio.Server) -> PingWheel:
     """The server's wheel, made on first use."""
-    wheel: PingWheel | None = getattr(server, "_chat_ping_wheel", None)
-    if wheel is None:
-        with _wheels_lock:
-            wheel = getattr(server, "_chat_ping_wheel", None)
-            if wheel is None:
-                wheel = server._chat_ping_wheel = PingWheel(server)
+    wheel: PingWheel = _per_server(server, "_chat_ping_wheel", PingWheel)
     return wheel
 
 
@@ -547,10 +554,8 @@ class WriterSweep:
 
 
 def writer_sweep(server: engineio.Server) -> WriterSweep:
-    """The server's sweep, made on first use (under eventlet: no thread switches here)."""
-    sweep: WriterSweep | None = getattr(server, "_chat_writer_sweep", None)
-    if sweep is None:
-        sweep = server._chat_writer_sweep = WriterSweep(server)
+    """The server's sweep, made on first use."""
+    sweep: WriterSweep = _per_server(server, "_chat_writer_sweep", WriterSweep)
     return sweep
 
 
@@ -622,9 +627,9 @@ class SidRoomIndex:
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
-        entered = self._entered.get(namespace)
-        rooms = entered.get(sid, ()) if entered is not None else ()
-        if room in rooms and entered is not None:
+        entered = self._entered.get(namespace, {})
+        rooms = entered.get(sid, ())
+        if room in rooms:
             rest = tuple(r for r in rooms if r != room)
             if rest:
                 entered[sid] = rest
