@@ -185,6 +185,9 @@ class Config:
     # Load shedding: a worker processes at most this many sends at once; the
     # excess gets `unavailable` with retry_after at once (counted in chat_shed_total).
     MAX_SENDS_IN_FLIGHT = _env_int("MAX_SENDS_IN_FLIGHT", 256)
+    # Group commit on SQLite (services/group_commit.py): sends waiting at the same moment
+    # share one transaction and one commit, at most this many (1 = every send commits alone).
+    SEND_GROUP_MAX = _env_int("SEND_GROUP_MAX", 32)
 
     # Typing: clients drop "typing" after this; the server relays at most one
     # start per user and conversation per TYPING_THROTTLE_SECONDS.

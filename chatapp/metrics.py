@@ -12,4 +12,11 @@ SEND_LATENCY = Histogram(
 )
 PUBLISH_FAILURES = Counter("chat_publish_failures_total", "Events that could not be handed to the message queue")
 REFUSED_CONNECTIONS = Counter("chat_refused_connections_total", "Socket connections refused", ["code"])
+SEND_GROUP_SIZE = Histogram(
+    "chat_send_group_size", "Sends committed together by one group commit (groups of two or more)",
+    buckets=(2, 4, 8, 16, 32, 64),
+)
+SEND_GROUP_RETRIED = Counter(
+    "chat_send_group_retried_total", "Send groups rolled back by a database error, each send then run alone"
+)
 SHED = Counter("chat_shed_total", "Requests refused because of load or limits", ["reason"])

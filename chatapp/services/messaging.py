@@ -18,7 +18,7 @@ from ..models import Conversation, Membership, Message, Reaction, User
 from ..models.message import message_object, parse_mentions, reply_preview, store_mentions
 from ..prepared import Prepared
 from ..timeutil import iso, utcnow
-from . import blocks, events, mentions, push_outbox, ratelimit, uploads, versions
+from . import blocks, events, group_commit, mentions, push_outbox, ratelimit, uploads, versions
 from .conversations import get_member, get_visible, member_ids, readable_id
 from .errors import ChatError, Conflict, Forbidden, NotFound, ValidationError, field_error
 from .validation import clamp_limit, entity_id, integer, string, text, visible
@@ -128,6 +128,14 @@ def send_message(
     text_body = _body(body, may_be_empty=upload_ids != [])
     key = parse_client_id(client_id)
     quoted_id = None if reply_to is None else entity_id(reply_to, "reply_to")
+    # Sends that wait together share one commit (services/group_commit.py).
+    return group_commit.run(cid, lambda: _store(sender, cid, text_body, key, quoted_id, upload_ids))
+
+
+def _store(
+    sender: User, cid: int, text_body: str, key: str, quoted_id: int | None, upload_ids: Any
+) -> tuple[dict[str, Any], bool]:
+    """The send's unit of work: decide, write, queue its events, commit (alone)."""
     conn = db.session.connection()
     state = _SENDER_STATE.first(conn, {"p_cid": cid, "p_uid": sender.id, "p_key": key})
     if state is None:
@@ -159,14 +167,14 @@ def send_message(
         # a sender removed, demoted or silenced meanwhile does not post after it.
         role = _SENDER_READ.scalar(conn, {"p_cid": cid, "p_uid": sender.id, "p_seq": seq})
         if role is None:
-            db.session.rollback()
+            group_commit.discard()
             get_member(sender, cid)  # the precise error, from the committed state
             raise NotFound("no such conversation")
         if posting == "admins" and role not in MANAGERS:
-            db.session.rollback()
+            group_commit.discard()
             raise Forbidden("only admins may post in this room")
         if posting == blocks.NOBODY_POSTS:
-            db.session.rollback()  # the other closed their account meanwhile
+            group_commit.discard()  # the other closed their account meanwhile
             blocks.refuse_direct_send()
         # Under the lock: exactly the members of this moment.
         mentioned = mentions.members_named(cid, text_body)
@@ -177,11 +185,11 @@ def send_message(
         try:
             attached = uploads.attach(sender.id, cid, message_id, upload_ids) if upload_ids != [] else []
         except ChatError:
-            db.session.rollback()  # nothing of this send is kept: no message, no seq, no version
+            group_commit.discard()  # nothing of this send is kept: no message, no seq, no version
             raise
     except IntegrityError:
         # A concurrent resend with the same client_id won the race.
-        db.session.rollback()
+        group_commit.discard()
         original = _find_by_client_id(cid, sender.id, key)
         if original is None:
             raise
@@ -222,7 +230,7 @@ def send_message(
         total = int(totals.get(sender.id, 0))
         badge = contract_events.Unread(conversation_id=cid, unread_count=0, total_unread=total, unread_mentions=0)
         events.on_commit(badge, users=[sender.id])
-    db.session.commit()
+    group_commit.finish()
     return data, True
 
 
