@@ -90,6 +90,17 @@ def on_commit_each(per_user: Iterable[tuple[int, ServerEvent]]) -> None:
     pending.append(EventEach(name, tuple(payloads)))
 
 
+def queued() -> int:
+    """How many events the current transaction has queued: a mark for ``drop_since``."""
+    return len(db.session.info.get(PENDING_KEY, ()))
+
+
+def drop_since(mark: int) -> None:
+    """Drop the events queued after ``mark`` (a send undone to its savepoint,
+    services/group_commit.py); those before it stay queued."""
+    del db.session.info.get(PENDING_KEY, [])[mark:]
+
+
 def publish_now(event: ServerEvent, *, users: Iterable[int] = (), rooms: Iterable[str] = ()) -> None:
     """For events with nothing to commit (typing, presence)."""
     name, data = _typed(event)

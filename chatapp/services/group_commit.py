@@ -1,16 +1,18 @@
-"""Group commit: sends that arrive together share one transaction and one commit.
+"""Group commit on SQLite: sends that arrive together share one transaction and one commit.
 
-A commit is the most expensive step of a send on SQLite (it writes every page
-the send touched to the WAL: ~15 pages, ~200 us of CPU) and a round trip plus a
-WAL flush on PostgreSQL. When several sends are waiting at once (a busy worker:
-the sockets read in one turn of the event loop), the first becomes the group's
-leader and runs them all, one after the other, each in a savepoint of its own,
-then commits once. Each is acknowledged only after that commit, as before.
+A SQLite commit writes every page the send touched to the WAL (~15 pages, and
+each commit adds a segment to the search index). When several sends are waiting
+at once (a busy worker: the sockets read in one turn of the event loop), the
+first becomes the group's leader and runs them all, one after the other, each in
+a savepoint of its own, then commits once. Each is acknowledged only after that
+commit, as before. create_app installs a group on SQLite only: there one writer
+runs at a time anyway, while on PostgreSQL sends overlap on pooled connections
+that one leader would serialise.
 
 What a group keeps of the one-send-one-transaction behaviour:
-- each send is decided exactly as it would be alone, in arrival order (sorted
-  by conversation, stable, so that two workers' groups lock conversations in
-  one order and cannot deadlock), seeing the sends before it in the group;
+- each send is decided exactly as it would be alone, in arrival order, seeing
+  the sends before it in the group (sorted by conversation, stable: with row
+  locks, as the tests drive it on PostgreSQL, two groups lock in one order);
 - a send refused by the rules (a ``ChatError``) is rolled back to its savepoint
   and answered with its error; the group's other sends are not touched;
 - anything else (a database error, a failed commit) rolls the whole group back
@@ -55,7 +57,7 @@ class _Savepoint:
 
     def __init__(self, cursor: Any) -> None:
         self.cursor = cursor
-        self.events_mark = len(db.session.info.get(events.PENDING_KEY, ()))
+        self.events_mark = events.queued()
         self.open = True
         cursor.execute("SAVEPOINT chat_send")
 
@@ -69,7 +71,7 @@ class _Savepoint:
             self.open = False
             self.cursor.execute("ROLLBACK TO SAVEPOINT chat_send")
             self.cursor.execute("RELEASE SAVEPOINT chat_send")
-            del db.session.info.get(events.PENDING_KEY, [])[self.events_mark:]
+            events.drop_since(self.events_mark)
             db.session.expire_all()
 
 
@@ -106,7 +108,7 @@ class _Job(Generic[T]):
     def __init__(self, order_key: int, work: Callable[[], T]) -> None:
         self.order_key = order_key
         self.work = work
-        self.wake = threading.Event()  # green under eventlet and gevent (monkey-patched)
+        self.wake: threading.Event | None = None  # a follower's: green under eventlet and gevent
         self.finished = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -139,7 +141,9 @@ class SendGroup:
             self._waiting.append(job)
             lead = not self._leading
             self._leading = True
-        if not lead:
+            if not lead:
+                job.wake = threading.Event()  # made under the lock: before any leader can set it
+        if job.wake is not None:
             job.wake.wait()
             if job.finished:
                 return job.outcome()
@@ -160,10 +164,11 @@ class SendGroup:
             for job in group:
                 if not job.finished:  # only if the runner itself failed (a bug): never leave a send waiting
                     job.settle(error=RuntimeError("the send group failed"))
-                job.wake.set()
+                if job.wake is not None:
+                    job.wake.set()
             with self._lock:
                 if self._waiting:
-                    self._waiting[0].wake.set()  # the next leader
+                    cast(threading.Event, self._waiting[0].wake).set()  # the next leader (a follower)
                 else:
                     self._leading = False
 
@@ -203,7 +208,6 @@ def _together(group: list[_Job[Any]]) -> None:
                 del session.info[SAVEPOINT_KEY]
         session.commit()
     except Exception:  # noqa: BLE001 - a database failure: each send again, alone
-        session.info.pop(SAVEPOINT_KEY, None)
         session.rollback()
         metrics.SEND_GROUP_RETRIED.inc()
         for job in group:
