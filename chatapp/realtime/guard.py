@@ -16,6 +16,11 @@ Problems in python-socketio 5.18.1 / python-engineio 4.15.1 that this closes:
   used to get no ack and no close (the client waited for its timeout). An
   event with an ack id now gets a ``validation_error`` ack; without one the
   socket is closed like any malformed packet. Nothing reaches a handler.
+* engineio decodes at most 16 packets per long-polling payload: a POST with
+  more (socket.io-client flushing a burst of emits) was answered 200 and every
+  packet of it lost, and a long-poll answer with more broke python-engineio's
+  client. ``internals.LongPollingSocket`` takes what the byte cap allows and
+  answers at most 16 per poll; a body that is no payload gets 400.
 * After the server closes a socket, engineio's websocket reader keeps reading
   and dispatching whatever the client sends (the closing handshake needs the
   client's cooperation). A refused socket's next frame now ends the reader.
@@ -165,4 +170,6 @@ def install(server: socketio.Server) -> None:
     # The private methods these hooks stand in for are overridden in chatapp/realtime/internals.py.
     internals.warn_if_changed(log)
     internals.install_server_classes(server, ChatServer, internals.ReaderEndsOnClosedSocket)
+    # Long-polling bursts: neither a POST of more than 16 packets dropped nor a client broken by a long answer.
+    internals.bound_long_polling()
     server.eio.logger = QuietEngineIOLogger(server.eio.logger)

@@ -41,7 +41,10 @@ BORROWED: list[tuple[type, str, str]] = [
     (socketio.Server, "_binary_packet", "HookedServer.drop_attachments (guard): a refused socket's attachments"),
     (engineio.Server, "_trigger_event", "ReaderEndsOnClosedSocket (guard): end a refused socket's reader"),
     (engineio.Server, "generate_id", "prefix_session_ids (sessionids): the one place session ids are made"),
-    (engineio.socket.Socket, "poll", "CoalescingSocket (eventlet_websocket): the websocket writer's queued packets"),
+    (engineio.socket.Socket, "poll", "CoalescingSocket (eventlet_websocket): the websocket writer's queued packets; "
+     "LongPollingSocket.poll: a copy (POLL_SHA256), a long-poll's answer bounded"),
+    (engineio.socket.Socket, "handle_post_request",
+     "LongPollingSocket.handle_post_request: a copy (HANDLE_POST_REQUEST_SHA256), a POST's packet limit"),
     (engineio.socket.Socket, "_websocket_handler",
      "CoalescingSocket._websocket_handler: a copy (WEBSOCKET_HANDLER_SHA256), its writer runs only while needed"),
     (engineio.socket.Socket, "schedule_ping", "PingWheelSocket: the next ping goes to the worker's PingWheel"),
@@ -173,6 +176,103 @@ def install_server_classes(server: socketio.Server, server_class: type[HookedSer
     server.eio.on("message", server._handle_eio_message)
 
 
+# ---------------------------------------------------------------- long-polling payloads (all async modes)
+
+# The most packets python-engineio's client decodes from one payload (16): a
+# long-poll answer with more makes it drop the connection.
+POLL_ANSWER_PACKETS: int = engineio.payload.Payload.max_decode_packets
+
+# A POST may carry one packet per this many bytes of the byte cap (4,096 at 64 KiB):
+# the smallest /chat event is over 40 bytes, so an honest client never meets it,
+# and one request still starts a bounded number of handlers.
+POSTED_BYTES_PER_PACKET = 16
+
+
+class RefusedPayload(eio_exceptions.EngineIOError):
+    """A long-polling POST that is not a payload: engineio answers 400 and closes the session."""
+
+
+class LongPollingSocket(ENGINEIO_SOCKET):
+    """Long-polling that neither loses a burst nor breaks a python-engineio client.
+
+    engineio decodes at most 16 packets per payload, in both directions:
+
+    * socket.io-client sends every emit of one tick in one POST, up to the
+      ``maxPayload`` bytes of the handshake (an outbox flushed after a tunnel).
+      A POST of more than 16 raised inside engineio's POST handler, which answers
+      200 to any such error: every message of the burst was lost, silently. Here a
+      POST carries as many packets as its byte cap allows (Node's engine.io has no
+      count limit either), bounded by ``POSTED_BYTES_PER_PACKET``; a body that is
+      not a payload is refused with 400 and the session closed, instead of a 200
+      that drops it.
+    * A long-poll answered with more than 16 made python-engineio's client drop
+      the connection ("Unexpected packet from server"). A poll here returns at
+      most ``POLL_ANSWER_PACKETS``; the rest wait for the client's next poll.
+    """
+
+    upgraded: bool  # engineio's
+
+    def handle_post_request(self, environ: dict[str, Any]) -> None:
+        length = int(environ.get("CONTENT_LENGTH", "0"))
+        cap = self.server.max_http_buffer_size
+        if length > cap:
+            self._refuse_post(f"{length} bytes, the cap is {cap}")
+            raise eio_exceptions.ContentTooLongError()
+        payload = engineio.payload.Payload()
+        payload.max_decode_packets = max(POLL_ANSWER_PACKETS, cap // POSTED_BYTES_PER_PACKET)
+        try:
+            payload.decode(environ["wsgi.input"].read(length).decode("utf-8"))
+        except ValueError as exc:  # not UTF-8, an empty or undecodable packet, too many packets
+            self._refuse_post(str(exc))
+            raise RefusedPayload(str(exc)) from None
+        for pkt in payload.packets:
+            self.receive(pkt)
+
+    def _refuse_post(self, why: str) -> None:
+        """Close the session before engineio answers 400: its own close waits until
+        a long-poll has taken the queued packets, which held this POST's answer
+        for as long as the client had no poll open."""
+        self.server.logger.warning("%s: refused a long-polling POST: %s", self.sid, why)
+        self.close(wait=False, reason=self.server.reason.TRANSPORT_ERROR)
+
+    def poll(self) -> list[Any]:
+        if self.upgraded:
+            return super().poll()  # type: ignore[no-any-return]
+        # engineio's poll (POLL_SHA256), with the answer's length bounded.
+        queue_empty = self.server.get_queue_empty_exception()
+        try:
+            packets = [self.queue.get(timeout=self.server.ping_interval + self.server.ping_timeout)]
+            self.queue.task_done()
+        except queue_empty:
+            raise eio_exceptions.QueueEmpty() from None
+        if packets == [None]:
+            return []
+        while len(packets) < POLL_ANSWER_PACKETS:
+            try:
+                pkt = self.queue.get(block=False)
+                self.queue.task_done()
+            except queue_empty:
+                break
+            if pkt is None:
+                self.queue.put(None)
+                break
+            packets.append(pkt)
+        return packets
+
+
+# engineio's Socket.poll and handle_post_request that LongPollingSocket's copy (python-engineio
+# 4.15.1): tests/realtime/test_long_polling.py fails when they change; re-read them then.
+POLL_SHA256 = "d7d705066fd3b9487de647e24e548526a34264ca5b92a61705f26a7471b6e73f"
+HANDLE_POST_REQUEST_SHA256 = "5be8170455a3482c727998a3c416628a915d8ac61dc9780f6cd9f5ae03ac210c"
+
+
+def bound_long_polling() -> None:
+    """Every Engine.IO socket made from now on is a ``LongPollingSocket`` (the
+    eventlet mode's ``CoalescingSocket`` is one already)."""
+    if not issubclass(engineio.socket.Socket, LongPollingSocket):
+        engineio.socket.Socket = LongPollingSocket
+
+
 # ---------------------------------------------------------------- keep-alive: one ping task per worker
 
 
@@ -255,7 +355,7 @@ def ping_wheel(server: engineio.Server) -> PingWheel:
     return wheel
 
 
-class PingWheelSocket(engineio.socket.Socket):
+class PingWheelSocket(LongPollingSocket):
     """An Engine.IO socket whose pings the server's ``PingWheel`` sends."""
 
     last_ping: float | None  # engineio's: when the unanswered ping went out (time.time()), None once ponged

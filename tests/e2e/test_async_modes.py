@@ -58,7 +58,7 @@ class Served:
             command = [*command, "-w", "1", "-b", f"127.0.0.1:{self.port}", "--no-control-socket",
                        "--graceful-timeout", "2", "wsgi:app"]  # fmt: skip
         env = {**os.environ, "CHAT_DATABASE_URL": database_url, "CHAT_ASYNC_MODE": async_mode,
-               "HOST": "127.0.0.1", "PORT": str(self.port)}  # fmt: skip
+               "HOST": "127.0.0.1", "PORT": str(self.port), "CHAT_RATE_MESSAGES_BURST": "1000"}  # fmt: skip
         self.log = tempfile.NamedTemporaryFile(prefix="chat-mode-", suffix=".log", delete=False)  # noqa: SIM115
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                         start_new_session=True)  # fmt: skip
@@ -113,6 +113,23 @@ def exchange(base_url: str, transport: str) -> None:
         receiver.close()
 
 
+def polling_burst(base_url: str, count: int = 30) -> None:
+    """Concurrent sends of one client over long-polling: one POST of more than 16
+    packets, long-poll answers of more than 16 (internals.LongPollingSocket)."""
+    alice, bob = register(base_url), register(base_url)
+    conv = alice["api"].post("/conversations", json={"type": "direct", "user_id": bob["user"]["id"]}).json()
+    conversation_id = conv["conversation"]["id"]
+    sender = Device(base_url, alice["token"], "polling").connect()
+    payloads = [{"conversation_id": conversation_id, "body": f"burst {i}", "client_id": uuid.uuid4().hex}
+                for i in range(count)]  # fmt: skip
+    try:
+        acks = sender.call_all("message:send", payloads)
+        assert sender.client.connected, "the polling client dropped its connection"
+        assert sorted(ack["message"]["seq"] for ack in acks if ack["ok"]) == list(range(1, count + 1)), acks
+    finally:
+        sender.close()
+
+
 @pytest.mark.parametrize("name", list(SERVERS))
 def test_each_server_carries_websocket_and_polling(sqlite_url, name):
     async_mode, command = SERVERS[name]
@@ -122,6 +139,7 @@ def test_each_server_carries_websocket_and_polling(sqlite_url, name):
         assert health["async_mode"] == async_mode and health["db"] == "ok"
         for transport in ("websocket", "polling"):
             exchange(served.url, transport)
+        polling_burst(served.url)
         # A polling client that upgrades (what browsers do by default) works too.
         user = register(served.url)
         device = Device(served.url, user["token"], "polling")

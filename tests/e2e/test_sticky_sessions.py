@@ -16,7 +16,6 @@ import http.cookiejar
 import json
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -33,7 +32,7 @@ from tests.support.clients import Device
 from tests.support.cluster import deploy_cluster, logs, running_cluster
 from tests.support.nginx import MAIN_CONFIG, running_nginx
 from tests.support.server import ROOT
-from tests.support.services import missing, require_binary
+from tests.support.services import require_binary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres]
 
@@ -59,16 +58,6 @@ def nginx(cluster):
 def balancer(request, cluster) -> str:
     """The load balancer's base URL: HAProxy's, or nginx's in front of the same workers."""
     return cluster.url if request.param == "haproxy" else request.getfixturevalue("nginx").url
-
-
-@pytest.fixture
-def node() -> str:
-    binary = shutil.which("node")
-    if binary is None:
-        missing("node is not installed (apt-get install nodejs npm)")
-    if not (JS_DIR / "node_modules" / "socket.io-client").is_dir():
-        missing("tests/e2e/js has no node_modules: run `make e2e-js` (npm ci)")
-    return binary  # type: ignore[return-value]
 
 
 class NodeDevice:

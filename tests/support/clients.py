@@ -88,6 +88,21 @@ class Device:
     def call(self, event: str, payload: Any = None, timeout: float = 10) -> Any:
         return self.client.call(event, payload, namespace=NAMESPACE, timeout=timeout)
 
+    def call_all(self, event: str, payloads: list[Any], timeout: float = 15) -> list[Any]:
+        """``event`` with each payload, all at once from one thread each (the client
+        sends what they queued meanwhile together); the acks in payload order."""
+        acks: list[Any] = [None] * len(payloads)
+
+        def call(index: int) -> None:
+            acks[index] = self.call(event, payloads[index], timeout=timeout)
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(payloads))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return acks
+
     def of(self, name: str) -> list[Any]:
         with self._lock:
             return [data for event, data in self.events if event == name]
