@@ -14,7 +14,6 @@ import json
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +22,10 @@ import requests
 from tests.support.clients import Device, register
 from tests.support.server import ServerProcess, migrate
 
+from .conftest import JS_DIR
+
 pytestmark = pytest.mark.e2e
 
-JS_DIR = Path(__file__).parent / "js"
 BURST = 40  # more than the 16 packets engineio decodes from one payload
 
 

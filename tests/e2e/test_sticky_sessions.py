@@ -21,7 +21,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,9 +33,10 @@ from tests.support.nginx import MAIN_CONFIG, running_nginx
 from tests.support.server import ROOT
 from tests.support.services import require_binary
 
+from .conftest import JS_DIR
+
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres]
 
-JS_DIR = Path(__file__).parent / "js"
 BALANCERS = ["haproxy", "nginx"]
 NODE_TRANSPORTS = ["polling", "default", "websocket"]
 
