@@ -101,6 +101,10 @@ class Config:
     # PostgreSQL: the send path's statements are prepared on the server once per
     # connection (chatapp/prepared.py). 0 behind PgBouncer in transaction mode.
     DB_SERVER_PREPARE = _env_bool("DB_SERVER_PREPARE", True)
+    # PostgreSQL: a plain send runs as one function call, one round trip
+    # (chatapp/services/one_trip_send.py). Needs DB_SERVER_PREPARE; 0 runs the
+    # same statements one by one.
+    DB_SEND_FUNCTION = _env_bool("DB_SEND_FUNCTION", True)
     # None: embedded mode (in-memory presence and rate limits, one process).
     REDIS_URL = _env("REDIS_URL") or None
     # Prefix for every Redis key and channel, so tests and tenants never collide.

@@ -23,7 +23,7 @@ from .realtime.namespace import ChatNamespace
 from .realtime.packets import JsonPacket
 from .realtime.publisher import make_publisher
 from .realtime.tasks import Tasks
-from .services import group_commit
+from .services import blocks, group_commit, messaging, one_trip_send
 from .services.degraded import DegradableState
 from .services.state import create_state
 
@@ -56,6 +56,8 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         with app.app_context():
             idle_ping.install(db.engine)
+            if app.config["DB_SERVER_PREPARE"] and app.config["DB_SEND_FUNCTION"]:
+                one_trip_send.install(db.engine, messaging.ONE_TRIP_STATEMENTS, blocks.NOBODY_POSTS)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     from .api.principal import init_login
 

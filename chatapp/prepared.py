@@ -110,10 +110,15 @@ def _result_processors(compiled: Any, dialect: Dialect) -> tuple[BindProcessor |
     return processors if any(process is not None for process in processors) else ()
 
 
-def _server_prepared(statement: ClauseElement, dialect: Dialect) -> _ServerPrepared:
+def compile_numbered(statement: ClauseElement, dialect: Dialect) -> tuple[_Compiled, Any]:
+    """PostgreSQL's own placeholders ($1 for ``names[0]``, a repeated parameter
+    reusing its number), and the binds by name."""
     numbered_dialect: Any = type(dialect)
-    numbered_dialect = numbered_dialect(paramstyle="numeric_dollar")
-    compiled, binds = _compile(statement, numbered_dialect)
+    return _compile(statement, numbered_dialect(paramstyle="numeric_dollar"))
+
+
+def _server_prepared(statement: ClauseElement, dialect: Dialect) -> _ServerPrepared:
+    compiled, binds = compile_numbered(statement, dialect)
     # The parameter types, declared (PostgreSQL cannot infer those of a SELECT
     # list); lengths dropped, so a value is never cut to fit a VARCHAR(n).
     types = [re.sub(r"\(\d+\)", "", dialect.type_compiler_instance.process(binds[name].type))
@@ -162,7 +167,7 @@ class Prepared:
             server = self._server = _server_prepared(self.statement, connection.dialect)
         if server.name not in prepared:
             # Not transactional in PostgreSQL: it outlives a rollback of this transaction.
-            self._execute(connection, server.prepare, None)
+            self.execute_raw(connection, server.prepare, None)
             prepared.add(server.name)
         return server
 
@@ -174,9 +179,9 @@ class Prepared:
     def _run(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, _Compiled]:
         server = self._server_statement(connection)
         if server is not None:
-            return self._execute(connection, server.execute, server.compiled.values(values)), server.compiled
+            return self.execute_raw(connection, server.execute, server.compiled.values(values)), server.compiled
         compiled = self._compiled(connection.dialect)
-        return self._execute(connection, compiled.sql, compiled.parameters(values)), compiled
+        return self.execute_raw(connection, compiled.sql, compiled.parameters(values)), compiled
 
     def run_after(self, connection: Connection, earlier: Prepared, earlier_values: Mapping[str, Any],
                   values: Mapping[str, Any]) -> Any:
@@ -189,10 +194,11 @@ class Prepared:
             earlier.run(connection, earlier_values)
             return self.run(connection, values)
         parameters = [*first.compiled.values(earlier_values), *second.compiled.values(values)]
-        return self._execute(connection, f"{first.execute}; {second.execute}", parameters)
+        return self.execute_raw(connection, f"{first.execute}; {second.execute}", parameters)
 
     @staticmethod
-    def _execute(connection: Connection, sql: str, parameters: Any) -> Any:
+    def execute_raw(connection: Connection, sql: str, parameters: Any) -> Any:
+        """Any SQL on the connection's DBAPI cursor, its errors translated as SQLAlchemy does."""
         cursor = connection.connection.cursor()
         try:
             cursor.execute(sql, parameters)

@@ -32,7 +32,7 @@ from .validation import entity_id
 # stays a query of its own (docs/performance.md "Blocking on the send path").
 _UID = bindparam("p_uid", type_=Integer)
 _OTHER = bindparam("p_other", type_=Integer)
-_DIRECT_REFUSED = (
+DIRECT_REFUSED = (
     select(literal(1))
     .where(or_(
         and_(Block.blocker_id == _UID, Block.blocked_id == _OTHER),
@@ -40,7 +40,7 @@ _DIRECT_REFUSED = (
     ))
     .limit(1)
 )
-_DIRECT_REFUSED_PREPARED = Prepared(_DIRECT_REFUSED)
+_DIRECT_REFUSED_PREPARED = Prepared(DIRECT_REFUSED)
 # The ``posting`` of a direct conversation whose other member closed their account
 # (services/closing.py): nobody would read a new message. The send path reads posting
 # anyway (before and again under the conversation's lock), so this costs no query.
@@ -117,7 +117,7 @@ def check_direct_open(user_id: int, other_id: int) -> None:
 
 
 def either_blocked(a: int, b: int) -> bool:
-    return db.session.connection().execute(_DIRECT_REFUSED, {"p_uid": a, "p_other": b}).first() is not None
+    return db.session.connection().execute(DIRECT_REFUSED, {"p_uid": a, "p_other": b}).first() is not None
 
 
 # Built once: it runs at every connect, disconnect and typing event, and building

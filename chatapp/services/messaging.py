@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, cast
 
 from flask import current_app
-from sqlalchemy import DateTime, Integer, String, Table, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from ..contract import events as contract_events
@@ -18,7 +31,7 @@ from ..models import Conversation, Membership, Message, Reaction, User
 from ..models.message import message_object, parse_mentions, reply_preview, store_mentions
 from ..prepared import Prepared
 from ..timeutil import iso, utcnow
-from . import blocks, events, group_commit, mentions, push_outbox, ratelimit, uploads, versions
+from . import blocks, events, group_commit, mentions, one_trip_send, push_outbox, ratelimit, uploads, versions
 from .conversations import get_member, get_visible, member_ids, readable_id
 from .errors import ChatError, Conflict, Forbidden, NotFound, ValidationError, field_error
 from .validation import clamp_limit, entity_id, integer, string, text, visible
@@ -111,7 +124,13 @@ _TOTALS = Prepared(
 # What a reply's quote shows of its original (models.message.reply_preview).
 _QUOTE_COLUMNS = (_MESSAGES.c.id, _MESSAGES.c.seq, _MESSAGES.c.sender_id, _MESSAGES.c.body, _MESSAGES.c.deleted)
 _QUOTED = select(*_QUOTE_COLUMNS).where(
-    _MESSAGES.c.id == bindparam("p_mid"), _MESSAGES.c.conversation_id == bindparam("p_cid")
+    _MESSAGES.c.id == bindparam("p_mid", type_=Integer), _MESSAGES.c.conversation_id == _CID
+)
+# The same statements, run inside PostgreSQL in one round trip (services/one_trip_send.py).
+ONE_TRIP_STATEMENTS = one_trip_send.Statements(
+    sender_state=_SENDER_STATE.statement, direct_refused=blocks.DIRECT_REFUSED, quoted=_QUOTED,
+    next_seq=_NEXT_SEQ.statement, sender_read=_SENDER_READ.statement, insert=_INSERT.statement,
+    message_jobs=push_outbox.MESSAGE_JOBS.statement, bump_unread=_BUMP_UNREAD.statement, totals=_TOTALS.statement,
 )
 
 
@@ -137,16 +156,17 @@ def _store(
 ) -> tuple[dict[str, Any], bool]:
     """The send's unit of work: decide, write, queue its events, commit (alone)."""
     conn = db.session.connection()
+    if upload_ids == [] and one_trip_send.available(conn) and not mentions.candidates(text_body):
+        return _store_in_one_trip(conn, sender, cid, text_body, key, quoted_id)
     state = _SENDER_STATE.first(conn, {"p_cid": cid, "p_uid": sender.id, "p_key": key})
     if state is None:
-        get_member(sender, cid)  # raises the precise error: not_found, or forbidden for a public room
-        raise NotFound("no such conversation")
+        _refuse_non_member(sender, cid)
     role: str | None
     posting, role, last_read_seq, direct_key, original_id = state
     if original_id is not None:
         return db.session.get_one(Message, original_id).to_dict(), False
     if posting == "admins" and role not in MANAGERS:
-        raise Forbidden("only admins may post in this room")
+        _refuse_admins_only()
     if direct_key is not None:
         # Direct conversations only (groups pay nothing): a blocked pair, or a closed account.
         if posting == blocks.NOBODY_POSTS:
@@ -156,9 +176,9 @@ def _store(
     if quoted_id is not None:
         quoted = conn.execute(_QUOTED, {"p_mid": quoted_id, "p_cid": cid}).first()
         if quoted is None:
-            raise field_error("reply_to", "no such message in this conversation")
+            _refuse_reply(one_trip_send.REPLY_MISSING)
         if quoted.deleted:
-            raise field_error("reply_to", "the message was deleted")
+            _refuse_reply(one_trip_send.REPLY_DELETED)
     ratelimit.check_message(sender.id)
     now = utcnow()
     try:
@@ -168,11 +188,10 @@ def _store(
         role = _SENDER_READ.scalar(conn, {"p_cid": cid, "p_uid": sender.id, "p_seq": seq})
         if role is None:
             group_commit.discard()
-            get_member(sender, cid)  # the precise error, from the committed state
-            raise NotFound("no such conversation")
+            _refuse_non_member(sender, cid)  # the precise error, from the committed state
         if posting == "admins" and role not in MANAGERS:
             group_commit.discard()
-            raise Forbidden("only admins may post in this room")
+            _refuse_admins_only()
         if posting == blocks.NOBODY_POSTS:
             group_commit.discard()  # the other closed their account meanwhile
             blocks.refuse_direct_send()
@@ -187,13 +206,8 @@ def _store(
         except ChatError:
             group_commit.discard()  # nothing of this send is kept: no message, no seq, no version
             raise
-    except IntegrityError:
-        # A concurrent resend with the same client_id won the race.
-        group_commit.discard()
-        original = _find_by_client_id(cid, sender.id, key)
-        if original is None:
-            raise
-        return original.to_dict(), False
+    except IntegrityError as error:
+        return _resent_meanwhile(sender, cid, key, error)
     bump_params: dict[str, Any] = {"p_cid": cid, "p_uid": sender.id}
     if mentioned:
         mentions.record(cid, message_id, seq, mentioned)
@@ -205,31 +219,114 @@ def _store(
         # The push jobs (independent of the counts), then the bump: one round trip on PostgreSQL.
         jobs = push_outbox.message_job_values(cid, seq, message_id, sender.id, now)
         bumped = _BUMP_UNREAD.run_after(conn, push_outbox.MESSAGE_JOBS, jobs, bump_params).fetchall()
-    unread = {uid: count for uid, count, _ in bumped}
-    unread_mentions = {uid: count for uid, _, count in bumped}
     message = contract.Message(
         id=message_id, conversation_id=cid, seq=seq, sender_id=sender.id, body=text_body, client_id=key,
         created_at=iso(now), edited_at=None, deleted=False, reactions={}, version=version, mentions=mentioned,
         reply_to=reply_preview(quoted), attachments=attached,
     )
-    members = [*unread, sender.id]
+    counts = {uid: (count, mentioned_count) for uid, count, mentioned_count in bumped}
+    return _announce(message, sender.id, last_read_seq, counts, lambda: dict(_TOTALS.all(conn, {"p_cid": cid})))
+
+
+def _store_in_one_trip(
+    conn: Connection, sender: User, cid: int, text_body: str, key: str, quoted_id: int | None
+) -> tuple[dict[str, Any], bool]:
+    """``_store`` for a plain send on PostgreSQL: the same statements in one round
+    trip (services/one_trip_send.py), then the same events and commit."""
+    now = utcnow()
+    try:
+        outcome = one_trip_send.send(conn, cid, sender.id, key, text_body, now, push_outbox.due_at(now), quoted_id)
+    except IntegrityError as error:
+        return _resent_meanwhile(sender, cid, key, error)
+    if outcome.status == one_trip_send.ORIGINAL:
+        return db.session.get_one(Message, outcome.original_id).to_dict(), False
+    if outcome.status != one_trip_send.OK:
+        _refuse_in_one_trip(sender, cid, outcome.status)
+    try:
+        ratelimit.check_message(sender.id)
+    except ChatError:
+        group_commit.discard()  # the function's writes: no message, no seq, no version
+        raise
+    seq, version = cast(int, outcome.seq), cast(int, outcome.version)
+    message = contract.Message(
+        id=cast(int, outcome.message_id), conversation_id=cid, seq=seq, sender_id=sender.id, body=text_body,
+        client_id=key, created_at=iso(now), edited_at=None, deleted=False, reactions={}, version=version,
+        mentions=[], reply_to=reply_preview(outcome.quote), attachments=[],
+    )
+    counts = dict(zip(outcome.recipients, zip(outcome.unread, outcome.unread_mentions, strict=True), strict=True))
+    totals = dict(zip(outcome.total_users, outcome.totals, strict=True))
+    return _announce(message, sender.id, cast(int, outcome.last_read_seq), counts, lambda: totals)
+
+
+def _refuse_in_one_trip(sender: User, cid: int, status: str) -> NoReturn:
+    """The Python path's error for each refusal the function answers with."""
+    if status.endswith(one_trip_send.AFTER_WRITES):
+        group_commit.discard()  # decided under the lock, after the seq and the read were written
+        status = status.removesuffix(one_trip_send.AFTER_WRITES)
+    if status == one_trip_send.NOT_MEMBER:
+        _refuse_non_member(sender, cid)
+    if status == one_trip_send.ADMINS_ONLY:
+        _refuse_admins_only()
+    if status == one_trip_send.REFUSED:
+        blocks.refuse_direct_send()
+    _refuse_reply(status)
+
+
+def _refuse_non_member(sender: User, cid: int) -> NoReturn:
+    get_member(sender, cid)  # raises the precise error: not_found, or forbidden for a public room
+    raise NotFound("no such conversation")
+
+
+def _refuse_admins_only() -> NoReturn:
+    raise Forbidden("only admins may post in this room")
+
+
+_REPLY_REFUSALS = {
+    one_trip_send.REPLY_MISSING: "no such message in this conversation",
+    one_trip_send.REPLY_DELETED: "the message was deleted",
+}
+
+
+def _refuse_reply(status: str) -> NoReturn:
+    raise field_error("reply_to", _REPLY_REFUSALS[status])
+
+
+def _resent_meanwhile(sender: User, cid: int, key: str, error: IntegrityError) -> tuple[dict[str, Any], bool]:
+    """A concurrent resend with the same client_id won the race: answer its message."""
+    group_commit.discard()
+    original = _find_by_client_id(cid, sender.id, key)
+    if original is None:
+        raise error  # not a duplicate after all
+    return original.to_dict(), False
+
+
+def _announce(
+    message: contract.Message, sender_id: int, last_read_seq: int, counts: dict[int, tuple[int, int]],
+    totals_of: Callable[[], dict[int, int]],
+) -> tuple[dict[str, Any], bool]:
+    """Queue a stored message's events (sent after the commit) and end the send:
+    ``message:new`` to every member, each recipient's ``unread`` (``counts``: their
+    unread and unread mentions), and the sender's read receipt and cleared badge
+    when they had unread messages before this one."""
+    cid, seq = message.conversation_id, message.seq
+    members = [*counts, sender_id]
     # The ack carries the very dict the event does: one conversion per send.
     data = events.on_commit(contract_events.MessageNew(message=message), users=members)["message"]
     had_unread = last_read_seq < seq - 1
-    notify = list(unread) + ([sender.id] if had_unread else [])
-    totals = dict(_TOTALS.all(conn, {"p_cid": cid})) if notify else {}
+    notify = bool(counts) or had_unread
+    totals = totals_of() if notify else {}
     # Each recipient's own counts, queued as one fan-out (a room message has 99).
     events.on_commit_each(
         (uid, contract_events.Unread(conversation_id=cid, unread_count=count, total_unread=int(totals.get(uid, 0)),
-                                     unread_mentions=unread_mentions[uid]))
-        for uid, count in unread.items()
+                                     unread_mentions=mentioned_count))
+        for uid, (count, mentioned_count) in counts.items()
     )
     if had_unread:
-        receipt = contract_events.Read(conversation_id=cid, user_id=sender.id, seq=seq, version=version)
+        receipt = contract_events.Read(conversation_id=cid, user_id=sender_id, seq=seq, version=message.version)
         events.on_commit(receipt, users=members)
-        total = int(totals.get(sender.id, 0))
+        total = int(totals.get(sender_id, 0))
         badge = contract_events.Unread(conversation_id=cid, unread_count=0, total_unread=total, unread_mentions=0)
-        events.on_commit(badge, users=[sender.id])
+        events.on_commit(badge, users=[sender_id])
     group_commit.finish()
     return data, True
 

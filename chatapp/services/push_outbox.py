@@ -82,8 +82,13 @@ def message_job_values(conversation_id: int, seq: int, message_id: int, sender_i
     statement in one round trip: ``Prepared.run_after``)."""
     return {
         "p_cid": conversation_id, "p_seq": seq, "p_mid": message_id, "p_sender": sender_id, "p_now": now,
-        "p_due": now + timedelta(seconds=current_app.config["PUSH_DELAY_SECONDS"]),
+        "p_due": due_at(now),
     }
+
+
+def due_at(now: datetime) -> datetime:
+    """When a message push queued at ``now`` becomes due (``PUSH_DELAY_SECONDS`` later)."""
+    return now + timedelta(seconds=current_app.config["PUSH_DELAY_SECONDS"])
 
 
 def enqueue_message(connection: Connection, conversation_id: int, seq: int, message_id: int, sender_id: int,
