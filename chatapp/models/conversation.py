@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..contract import limits
@@ -36,13 +36,14 @@ class Conversation(Model):
     version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Last activity (a message, or a change): the conversation list's order.
+    # Deliberately not indexed: every send updates it, and an indexed column
+    # keeps PostgreSQL from making that UPDATE heap-only (HOT). The list reads
+    # the user's memberships and sorts their conversations instead.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="conversation", cascade="all, delete-orphan", lazy="selectin"
     )
-
-    __table_args__ = (Index("ix_conversations_activity", "updated_at", "id"),)
 
     @property
     def is_group(self) -> bool:
