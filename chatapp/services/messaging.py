@@ -30,6 +30,7 @@ from ..extensions import db
 from ..models import Conversation, Membership, Message, Reaction, User
 from ..models.message import message_object, parse_mentions, reply_preview, store_mentions
 from ..prepared import Prepared
+from ..rows import by_name
 from ..timeutil import iso, utcnow
 from . import blocks, events, group_commit, mentions, one_trip_send, push_outbox, ratelimit, uploads, versions
 from .conversations import get_member, get_visible, member_ids, readable_id
@@ -678,6 +679,7 @@ def rows_to_dicts(rows: Sequence[Any], span: Span | None = None) -> list[dict[st
 def rows_to_objects(rows: Sequence[Any], span: Span | None = None) -> list[contract.Message]:
     """Message rows to contract Messages, with their reactions and attachments in
     one query each; by ``span`` when the rows are a whole span (a history page)."""
+    rows = by_name(rows)
     live_ids = [row.id for row in rows if not row.deleted]
     reactions: dict[int, dict[str, list[int]]] = {}
     if live_ids:
