@@ -95,11 +95,13 @@ def waiting_on_lock(database_url: str, timeout: float = 10) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with conn.cursor() as cur:
-                # The send's seq allocation: the SQL text, or its prepared form
-                # (chatapp/prepared.py sends EXECUTE of a server-side statement).
+                # The send's seq allocation: the SQL text, its prepared form
+                # (chatapp/prepared.py sends EXECUTE of a server-side statement),
+                # or the one-round-trip send's call (services/one_trip_send.py).
                 cur.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' "
-                    "AND (query ILIKE 'UPDATE conversations%%' OR query ILIKE 'EXECUTE chat_prepared_%%')",
+                    "AND (query ILIKE 'UPDATE conversations%%' OR query ILIKE 'EXECUTE chat_prepared_%%' "
+                    "OR query ILIKE 'EXECUTE chat_send_call%%')",
                     (dbname,),
                 )
                 if cur.fetchone()[0] > 0:
