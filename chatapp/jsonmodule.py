@@ -42,12 +42,26 @@ def dumps(obj: Any, *args: Any, **kwargs: Any) -> str:
     return orjson.dumps(obj, option=_OPTIONS).decode()
 
 
+def _may_be_too_deep(data: str | bytes | bytearray | memoryview) -> bool:
+    """False when the text cannot nest deeper than MAX_DEPTH: every level opens
+    with a ``[`` or ``{`` of its own, so a text with at most MAX_DEPTH of them
+    (counted anywhere, strings included) is shallow enough. Counting is C speed;
+    walking the parsed value was ~30% of decoding a socket event."""
+    if isinstance(data, str):
+        return data.count("[") + data.count("{") > MAX_DEPTH
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    return data.count(b"[") + data.count(b"{") > MAX_DEPTH
+
+
 def loads(data: str | bytes, *args: Any, **kwargs: Any) -> Any:
     """Parse JSON under the nesting policy; malformed or too deep is a ValueError."""
     try:
-        return _check_depth(orjson.loads(data))
+        value = orjson.loads(data)
     except orjson.JSONDecodeError:
         pass
+    else:
+        return _check_depth(value) if _may_be_too_deep(data) else value
     # orjson refuses integers beyond 64 bits and lone surrogate escapes
     # ("\ud800"), which standard JSON clients send fine; parse those with the
     # standard library so the payload gets a validation_error (the services

@@ -53,6 +53,22 @@ def test_deeper_nesting_is_refused_without_recursion(depth):
         jsonmodule.loads("[" * depth + "]" * depth)
 
 
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    # More than MAX_DEPTH brackets in the text, all inside a string: shallow, parsed.
+    body = "[{" * jsonmodule.MAX_DEPTH
+    assert jsonmodule.loads(f'["message:send", {{"body": "{body}"}}]') == ["message:send", {"body": body}]
+
+
+@pytest.mark.parametrize("kind", [str, bytes, bytearray, memoryview])
+def test_the_nesting_policy_holds_for_every_input_type(kind):
+    deep = "[" * (jsonmodule.MAX_DEPTH + 1) + "]" * (jsonmodule.MAX_DEPTH + 1)
+    shallow = "[" * jsonmodule.MAX_DEPTH + "]" * jsonmodule.MAX_DEPTH
+    as_input = (lambda text: text) if kind is str else (lambda text: kind(text.encode()))
+    with pytest.raises(jsonmodule.TooDeep):
+        jsonmodule.loads(as_input(deep))
+    assert jsonmodule.loads(as_input(shallow)) is not None
+
+
 def test_what_orjson_refuses_is_still_parsed():
     assert jsonmodule.loads('{"big": 123456789012345678901234567890}')["big"] is not None
     assert jsonmodule.loads('"\\ud800"') == "\ud800"  # then refused by string(), with its field
