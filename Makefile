@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: contract typecheck constraints soak chaos cluster deps-system e2e-js test-postgres run test test-python test-client install client db-upgrade lint clean
+.PHONY: contract typecheck constraints soak chaos cluster deps-system e2e-js test-postgres run test test-python test-client install client db-upgrade lint clean bench-ab
 
 # The project installed editable (`chat` console script, importable chatapp.ops for
 # deploy/ and bench/), its dev tools, every transitive package pinned by
@@ -100,6 +100,11 @@ bench: bench-deps
 
 bench-quick: bench-deps
 	$(BIN)/python -m bench.run --profile quick
+
+# Paired A/B (bench/ab.py): AB="--b CHAT_SEND_GROUP_MAX=1" or AB="--b-rev HEAD~1 --swap".
+AB ?=
+bench-ab: bench-deps
+	$(BIN)/python -m bench.ab $(AB)
 
 # Bounded soak (issue 5): 500 sockets, two workers, PostgreSQL + Redis, 50 msg/s
 # for SOAK_SECONDS (default 600); bench/results/soak.{json,md}. docs/performance.md.

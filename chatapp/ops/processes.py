@@ -149,6 +149,8 @@ class AppProcess:
     async_mode: str = "eventlet"
     extra_env: dict[str, str] = field(default_factory=dict)
     python: str = field(default_factory=default_python)
+    # The tree it runs from: this one, or another revision's worktree (bench/ab.py).
+    root: Path = ROOT
     process: Process | None = None
     log_path: Path | None = None
     _own_log: bool = field(default=False, init=False, repr=False)
@@ -178,7 +180,7 @@ class AppProcess:
             log_path = Path(name)
         self.log_path = log_path
         self._log_start = log_path.stat().st_size if log_path.exists() else 0
-        self.process = spawn([self.python, *command], env=self.env(), log_path=self.log_path)
+        self.process = spawn([self.python, *command], env=self.env(), cwd=self.root, log_path=self.log_path)
         return self.process
 
     @property
