@@ -76,6 +76,14 @@ def env_database_url() -> str | None:
     return _env("DATABASE_URL") or None
 
 
+def env_end_of_turn_writes() -> bool:
+    """CHAT_WS_END_OF_TURN_WRITES: under eventlet, a socket with no writer task
+    running gets its packets written at the end of the event loop's turn, from the
+    loop itself (realtime/internals.py ``_WritingQueue.write_now``); 0 starts a
+    writer task for them, as before. Read by wsgi.py, which installs it."""
+    return _env_bool("WS_END_OF_TURN_WRITES", True)
+
+
 def _env_list(name: str, default: list[str]) -> list[str]:
     value = _env(name)
     if value is None:

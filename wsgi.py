@@ -10,12 +10,13 @@ import sys
 # pathlib); it is the one reader of CHAT_ASYNC_MODE / ASYNC_MODE, so the mode
 # patched here is the mode the app runs.
 try:
-    from config import env_async_mode, env_database_url
+    from config import env_async_mode, env_database_url, env_end_of_turn_writes
+
+    ASYNC_MODE = env_async_mode()
+    _DB_URL = env_database_url() or ""
+    _END_OF_TURN_WRITES = env_end_of_turn_writes()
 except ValueError as exc:  # config.ConfigError: a malformed value, named, instead of a traceback
     sys.exit(f"configuration error: {exc}")
-
-ASYNC_MODE = env_async_mode()
-_DB_URL = env_database_url() or ""
 
 if ASYNC_MODE == "eventlet":
     import eventlet
@@ -32,7 +33,7 @@ if ASYNC_MODE == "eventlet":
     # eventlet unmasks every incoming WebSocket frame in pure Python, byte by byte.
     from chatapp.realtime.eventlet_websocket import install as _install_eventlet_websocket
 
-    _install_eventlet_websocket()
+    _install_eventlet_websocket(end_of_turn_writes=_END_OF_TURN_WRITES)
 elif ASYNC_MODE == "gevent":
     from gevent import monkey
 

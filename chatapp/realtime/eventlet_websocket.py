@@ -114,11 +114,67 @@ def release_idle_state(environ: dict[str, Any], websocket: Any) -> None:
         connection_thread._exit_funcs = compact(connection_thread._exit_funcs)
 
 
-def install() -> None:
+def send_without_waiting(websocket: Any, frames: Frames) -> bytes | bool | None:
+    """Write the frames only as far as the socket takes them now (never waiting): None
+    when all went out; False when nothing was written because the WebSocket cannot
+    write now (another write holds its send lock, or it is not a plain TCP socket);
+    else the bytes not written, and the send lock stays held for whoever writes
+    them, so no other frame can come between (internals._Unsent)."""
+    from eventlet.greenio import GreenSocket
+
+    sock = websocket.socket
+    if type(sock) is not GreenSocket or not websocket._sendlock.acquire(blocking=False):
+        return False
+    try:
+        data = b"".join(websocket._pack_message(frame, masked=websocket.client) for frame in frames)
+        try:
+            sent = sock.fd.send(data)  # the non-blocking socket under eventlet's GreenSocket
+        except BlockingIOError:
+            sent = 0
+    except BaseException:
+        websocket._sendlock.release()
+        raise
+    if sent >= len(data):
+        websocket._sendlock.release()
+        return None
+    return data[sent:]
+
+
+class EndOfTurnWrites:
+    """The queues due for ``write_now``, called by one timer of the hub at the end of
+    this turn of the event loop: every socket written to during the turn gets all
+    its packets in one write, from the loop itself, with no writer task started
+    and no switch to one (a direct message's recipient gets ``message:new`` and
+    ``unread``, each member of a room the same)."""
+
+    def __init__(self) -> None:
+        self.due: list[Any] = []
+
+    def __call__(self, queue: Any) -> None:
+        self.due.append(queue)
+        if len(self.due) == 1:
+            from eventlet.hubs import get_hub
+
+            get_hub().schedule_call_global(0, self.run)
+
+    def run(self) -> None:
+        due, self.due = self.due, []
+        for queue in due:
+            try:
+                queue.write_now()
+            except Exception:  # a bug: never leave the other sockets of the turn unwritten
+                log.exception("end-of-turn write failed")
+
+
+def install(end_of_turn_writes: bool = True) -> None:
     from eventlet.websocket import RFC6455WebSocket, WebSocket, WebSocketWSGI
     from eventlet.wsgi import HttpProtocol
 
+    from . import internals
+
     RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
+    RFC6455WebSocket.send_without_waiting = send_without_waiting
+    internals.write_soon = EndOfTurnWrites() if end_of_turn_writes else None
     one_frame = RFC6455WebSocket.send
     legacy_send = WebSocket.send
 
@@ -135,6 +191,7 @@ def install() -> None:
 
     RFC6455WebSocket.send = send
     WebSocket.send = legacy
+    WebSocket.send_without_waiting = lambda self, frames: False  # hixie-76: its writer frames it
 
     handshake = WebSocketWSGI._handle_hybi_request
 

@@ -540,21 +540,86 @@ class _WritingQueue:
     ws: Any = None  # class defaults: a long-polling socket's queue gets no attribute
     writer: Any = None
     server: Any = None
+    # Packets put while no writer ran and nothing waited: written at the end of this
+    # turn of the event loop, together, without a writer task (``write_soon``).
+    soon: list[Any] | None = None
 
     def write_to(self, ws: Any, server: engineio.Server) -> None:
         self.server = server
         self.ws = ws
-        if not self.empty():  # type: ignore[attr-defined]
+        if self.empty():  # type: ignore[attr-defined]
+            return
+        if write_soon is None:
             self._start_writer()
+            return
+        # What waited for the upgrade (a new socket's OPEN): at the end of this turn, no writer.
+        self.soon = []
+        while not self.empty():  # type: ignore[attr-defined]
+            self.soon.append(self.get(block=False))  # type: ignore[attr-defined]
+            self.task_done()  # type: ignore[attr-defined]
+        write_soon(self)
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if self.soon is not None:
+            if item is not None:
+                self.soon.append(item)
+                return
+            self._queue_soon()  # the close comes after them, through the writer
+        elif (item is not None and self.writer is None and self.ws is not None and write_soon is not None
+              and self.empty()):  # type: ignore[attr-defined]
+            self.soon = [item]
+            write_soon(self)
+            return
         super().put(item, block, timeout)  # type: ignore[misc]
         if self.writer is None and self.ws is not None:
             self._start_writer()
 
+    def _queue_soon(self) -> None:
+        """The packets waiting for the end of the turn go to the writer instead, first."""
+        soon, self.soon = self.soon, None
+        for packet in soon or ():
+            super().put(packet)  # type: ignore[misc]
+
+    def write_now(self) -> None:
+        """The end of the turn (``write_soon``'s call, in the event loop itself: it must
+        not wait): every packet put since, in one write that does not wait. What the
+        socket does not take at once (a full send buffer, a slow client) goes to a
+        writer task, which writes it first; so does everything when the WebSocket
+        cannot write now (its send lock taken) or the write fails (the writer's
+        write fails the same way, and closes)."""
+        soon = self.soon
+        if soon is None:
+            return  # queued for the writer meanwhile (a close came after them)
+        ws = self.ws
+        if ws is not None and self.writer is None:
+            frames = _QueuedPackets(soon).encode() if len(soon) > 1 else Frames((soon[0].encode(),))
+            try:
+                unsent = ws.send_without_waiting(frames)
+            except Exception:
+                unsent = False
+            if unsent is None:
+                self.soon = None
+                return
+            if unsent is not False:  # the rest of a half-written frame, the send lock still held
+                self.soon = None
+                super().put(_Unsent(unsent))  # type: ignore[misc]
+                self._start_writer()
+                return
+        self._queue_soon()
+        if self.ws is not None and self.writer is None:
+            self._start_writer()
+
     def join_writer(self) -> None:
         writer = self.writer
-        if writer is not None:
+        if writer is None:
+            return
+        green = getattr(writer, "g", None)
+        if green is not None:
+            # engineio's EventletThread.join tests ``if self.g``, and a green thread
+            # that has not run yet is false (greenlet truth = started and not dead),
+            # so a writer spawned just before (the close's) was not waited for.
+            green.wait()
+        else:
             writer.join()
 
     def _start_writer(self) -> None:
@@ -579,6 +644,14 @@ class _WritingQueue:
                 # WriterSweep ends an idle writer instead.
                 packets = [self.get()]  # type: ignore[attr-defined]
                 self.task_done()  # type: ignore[attr-defined]
+                if type(packets[0]) is _Unsent:
+                    try:
+                        packets[0].finish(ws)
+                    except Exception:
+                        self.ws = None
+                        ws.close()
+                        return
+                    continue
                 if packets[0] is _IDLE:
                     if self.empty():  # type: ignore[attr-defined]
                         return  # idle: the next put starts a writer again
@@ -619,6 +692,27 @@ WRITER_LINGER_SECONDS = 2.0
 
 # What the sweep queues to end an idle writer.
 _IDLE = object()
+
+# Set by the async mode that can write at the end of a turn of its event loop
+# (eventlet_websocket.install): called with a queue whose ``write_now`` is due then.
+write_soon: Callable[[_WritingQueue], None] | None = None
+
+
+class _Unsent:
+    """The bytes of frames a write without waiting left unsent, with the WebSocket's
+    send lock still held: the writer writes them before anything else, then
+    releases the lock (nothing else can interleave with the half-written frame)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def finish(self, ws: Any) -> None:
+        try:
+            ws.socket.sendall(self.data)
+        finally:
+            ws._sendlock.release()
 
 
 class WriterSweep:

@@ -1,8 +1,11 @@
 """Under eventlet a socket's writer task runs only while packets wait
 (internals._WritingQueue, CoalescingSocket._websocket_handler) instead of being
-parked for the socket's life: what reaches the client, and in which order, is
-what engineio's writer sends; the server's close and the client's still end
-the connection; an upgrade from long-polling still works.
+parked for the socket's life, and a socket with no writer running gets the
+packets of a turn of the event loop in one write at its end, from the loop
+itself (``write_now``): what reaches the client, and in which order, is what
+engineio's writer sends; what the socket does not take at once goes to a
+writer, first; the server's close and the client's still end the connection;
+an upgrade from long-polling still works.
 
 Each test drives a real eventlet server in a child process (the hub and
 monkey-patching stay out of the in-process tests).
@@ -34,7 +37,7 @@ SERVER = f"""
     eventlet.monkey_patch()
     from chatapp.realtime import internals
     from chatapp.realtime.eventlet_websocket import install
-    install()
+    install(end_of_turn_writes={{end_of_turn}})
     internals.WRITER_LINGER_SECONDS = {LINGER}
     import engineio
     import eventlet.wsgi
@@ -53,6 +56,14 @@ SERVER = f"""
         if data.startswith("burst:"):
             for i in range(int(data[6:])):
                 eio.send(sid, str(i))
+        elif data.startswith("big:"):  # big:<packets>:<bytes each>, more than a socket buffer holds
+            count, size = map(int, data[4:].split(":"))
+            for i in range(count):
+                eio.send(sid, str(i).ljust(size, "x"))
+        elif data.startswith("burstbye:"):  # packets, then the server's close, in one turn
+            for i in range(int(data[9:])):
+                eio.send(sid, str(i))
+            eio.disconnect(sid)
         elif data == "state":
             queue = eio.sockets[sid].queue
             print("writer", "running" if queue.writer is not None else "none", "queued", queue.qsize(), flush=True)
@@ -68,8 +79,9 @@ SERVER = f"""
 
 
 class ChildServer:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SERVER)], stdout=subprocess.PIPE,
+    def __init__(self, end_of_turn: bool = True) -> None:
+        source = textwrap.dedent(SERVER).replace("{end_of_turn}", str(end_of_turn))
+        self.proc = subprocess.Popen([sys.executable, "-c", source], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -102,6 +114,15 @@ def server():
     assert "Traceback" not in errors, errors
 
 
+@pytest.fixture
+def writer_task_server():
+    """CHAT_WS_END_OF_TURN_WRITES=0: every packet goes through a writer task."""
+    child = ChildServer(end_of_turn=False)
+    yield child
+    errors = child.stop()
+    assert "Traceback" not in errors, errors
+
+
 def open_websocket(server: ChildServer):
     ws = websocket.create_connection(server.url.replace("http", "ws") + "?EIO=4&transport=websocket", timeout=10)
     assert ws.recv().startswith("0")  # OPEN
@@ -122,6 +143,52 @@ def test_the_copied_engineio_handler_is_the_one_installed():
 
 
 def test_an_idle_socket_has_no_writer_and_the_next_packets_arrive_in_order(server):
+    ws, _sid = open_websocket(server)
+    assert writer_state(ws, server) == "writer none queued 0"  # OPEN went out at the end of its turn
+    ws.send("4burst:300")
+    assert [ws.recv() for _ in range(300)] == [f"4{i}" for i in range(300)]
+    ws.send("4hello")
+    assert ws.recv() == "4echo hello"
+    # 300 packets of one turn in one write from the loop: no writer task was needed
+    assert writer_state(ws, server) == "writer none queued 0"
+    ws.send("4again")
+    assert ws.recv() == "4echo again"
+    ws.close()
+
+
+def test_what_the_socket_does_not_take_at_once_goes_to_a_writer_first_and_all_arrives_in_order(server):
+    ws, _sid = open_websocket(server)
+    ws.send("4big:4000:4096")  # 16 MiB in one turn, the client not reading: far more than the buffers hold
+    time.sleep(0.5)
+    assert writer_state_unread(server, ws) == "writer running"  # the rest waits in a writer, not in the loop
+    got = [ws.recv() for _ in range(4000)]
+    assert [packet[1:].rstrip("x") for packet in got] == [str(i) for i in range(4000)]
+    assert all(len(packet) == 4097 for packet in got)  # no frame cut or interleaved
+    ws.send("4hello")
+    assert ws.recv() == "4echo hello"
+    time.sleep(LINGER + 0.3)
+    assert writer_state(ws, server) == "writer none queued 0"
+    ws.close()
+
+
+def writer_state_unread(server: ChildServer, ws) -> str:
+    """The writer's state while the client has not read what is queued for it."""
+    ws.send("4state")
+    return " ".join(server.line().split()[:2])
+
+
+def test_packets_and_the_servers_close_of_one_turn_arrive_in_that_order(server):
+    ws, sid = open_websocket(server)
+    ws.send("4burstbye:20")
+    assert [ws.recv() for _ in range(20)] == [f"4{i}" for i in range(20)]
+    assert ws.recv() == "1"  # CLOSE after them, written by the writer that closes
+    assert ws.recv() == ""
+    assert server.line().startswith(f"disconnect {sid} server disconnect")
+    ws.close()
+
+
+def test_without_end_of_turn_writes_a_busy_socket_keeps_its_writer(writer_task_server):
+    server = writer_task_server
     ws, _sid = open_websocket(server)
     time.sleep(LINGER + 0.3)  # the OPEN packet's writer has ended
     assert writer_state(ws, server) == "writer none queued 0"
