@@ -9,20 +9,11 @@ import subprocess
 
 import pytest
 
-from bench import ab, run
+from bench import ab
 from chatapp.ops.processes import ROOT
-from tests.support.services import require_binary
 
 pytestmark = pytest.mark.timeout(240)
 
-
-@pytest.fixture(scope="module")
-def loadgen_ready() -> None:
-    require_binary("node")
-    if not (run.LOADGEN.parent / "node_modules" / "ws").exists():
-        npm = require_binary("npm")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=run.LOADGEN.parent,
-                       check=True, timeout=120)  # fmt: skip
 
 
 def test_both_variants_run_at_once_and_deliver_every_message(loadgen_ready: None, tmp_path) -> None:

@@ -5,23 +5,12 @@ live in `make bench`, not in tests."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from bench import dataset, run
-from tests.support.services import require_binary
 
 pytestmark = pytest.mark.timeout(180)
 
-
-@pytest.fixture(scope="module")
-def loadgen_ready() -> None:
-    require_binary("node")
-    if not (run.LOADGEN.parent / "node_modules" / "ws").exists():
-        npm = require_binary("npm")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=run.LOADGEN.parent,
-                       check=True, timeout=120)
 
 
 def test_generator_delivers_everything_at_a_low_rate(loadgen_ready: None) -> None:

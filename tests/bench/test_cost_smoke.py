@@ -10,12 +10,10 @@ sibling folder) and Node (a missing Node fails in CI)."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from bench import cost, cost_report, report, run
-from tests.support.services import require_binary, require_postgres
+from tests.support.services import require_postgres
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -23,15 +21,10 @@ SMALL = {"cost_sockets": 20, "cost_rates": [20], "cost_hold": 2, "cost_fixed_rat
 
 
 @pytest.fixture(scope="module")
-def generators_ready() -> None:
+def generators_ready(loadgen_ready: None) -> None:
     if not cost.LG2.exists() or not cost.PEER_SERVER.exists():
         pytest.skip(f"no shared peers folder at {cost.PEERS} (lg2.js, node-peer/server.js)")
-    require_binary("node")
     cost.install_node_modules("loadgen")
-    if not (run.LOADGEN.parent / "node_modules" / "ws").exists():
-        npm = require_binary("npm")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=run.LOADGEN.parent,
-                       check=True, timeout=120)  # fmt: skip
 
 
 def _all_delivered(sweep: dict, sockets: int) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 
 import orjson
 import pytest
@@ -22,21 +21,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from bench import push, push_report, run
 from bench.push_sink import Push
 from chatapp.push.webpush import encrypt
-from tests.support.services import require_binary
 
 pytestmark = pytest.mark.timeout(240)
 
 DELAY = 0.3
 SCENARIOS = ("without", "with", "offloaded")
 
-
-@pytest.fixture(scope="module")
-def loadgen_ready() -> None:
-    require_binary("node")
-    if not (run.LOADGEN.parent / "node_modules" / "ws").exists():
-        npm = require_binary("npm")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=run.LOADGEN.parent,
-                       check=True, timeout=120)  # fmt: skip
 
 
 @pytest.fixture

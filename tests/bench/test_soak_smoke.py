@@ -8,25 +8,19 @@ lost or duplicated message, or a passing soak would prove nothing."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from bench import run, soak
-from tests.support.services import require_binary, require_postgres, require_redis
+from bench import soak
+from tests.support.services import require_postgres, require_redis
 
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
-def services() -> None:
+def services(loadgen_ready: None) -> None:
     require_postgres()
     require_redis()
-    require_binary("node")
-    if not (run.LOADGEN.parent / "node_modules" / "ws").exists():
-        npm = require_binary("npm")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=run.LOADGEN.parent,
-                       check=True, timeout=120)
 
 
 def test_soak_smoke_loses_nothing_and_reports(services: None, tmp_path) -> None:

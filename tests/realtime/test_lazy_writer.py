@@ -13,6 +13,7 @@ monkey-patching stay out of the in-process tests).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import queue
@@ -106,21 +107,21 @@ class ChildServer:
         return self.proc.communicate()[1]
 
 
+@contextlib.contextmanager
+def serving(end_of_turn: bool):
+    """A child server, stopped afterwards; it must not have logged a traceback."""
+    child = ChildServer(end_of_turn)
+    try:
+        yield child
+    finally:
+        errors = child.stop()
+    assert "Traceback" not in errors, errors
+
+
 @pytest.fixture
 def server():
-    child = ChildServer()
-    yield child
-    errors = child.stop()
-    assert "Traceback" not in errors, errors
-
-
-@pytest.fixture
-def writer_task_server():
-    """CHAT_WS_END_OF_TURN_WRITES=0: every packet goes through a writer task."""
-    child = ChildServer(end_of_turn=False)
-    yield child
-    errors = child.stop()
-    assert "Traceback" not in errors, errors
+    with serving(end_of_turn=True) as child:
+        yield child
 
 
 def open_websocket(server: ChildServer):
@@ -142,18 +143,25 @@ def test_the_copied_engineio_handler_is_the_one_installed():
     )
 
 
-def test_an_idle_socket_has_no_writer_and_the_next_packets_arrive_in_order(server):
-    ws, _sid = open_websocket(server)
-    assert writer_state(ws, server) == "writer none queued 0"  # OPEN went out at the end of its turn
-    ws.send("4burst:300")
-    assert [ws.recv() for _ in range(300)] == [f"4{i}" for i in range(300)]
-    ws.send("4hello")
-    assert ws.recv() == "4echo hello"
-    # 300 packets of one turn in one write from the loop: no writer task was needed
-    assert writer_state(ws, server) == "writer none queued 0"
-    ws.send("4again")
-    assert ws.recv() == "4echo again"
-    ws.close()
+@pytest.mark.parametrize(("end_of_turn", "after_a_burst"), [
+    (True, "writer none queued 0"),  # 300 packets of one turn in one write from the loop: no writer task
+    (False, "writer running queued 0"),  # CHAT_WS_END_OF_TURN_WRITES=0: a busy socket keeps its writer
+])
+def test_an_idle_socket_has_no_writer_and_the_next_packets_arrive_in_order(end_of_turn, after_a_burst):
+    with serving(end_of_turn) as server:
+        ws, _sid = open_websocket(server)
+        time.sleep(LINGER + 0.3)  # the OPEN packet's writer, if any, has ended
+        assert writer_state(ws, server) == "writer none queued 0"
+        ws.send("4burst:300")
+        assert [ws.recv() for _ in range(300)] == [f"4{i}" for i in range(300)]
+        ws.send("4hello")
+        assert ws.recv() == "4echo hello"
+        assert writer_state(ws, server) == after_a_burst
+        time.sleep(LINGER + 0.3)
+        assert writer_state(ws, server) == "writer none queued 0"
+        ws.send("4again")
+        assert ws.recv() == "4echo again"
+        ws.close()
 
 
 def test_what_the_socket_does_not_take_at_once_goes_to_a_writer_first_and_all_arrives_in_order(server):
@@ -184,23 +192,6 @@ def test_packets_and_the_servers_close_of_one_turn_arrive_in_that_order(server):
     assert ws.recv() == "1"  # CLOSE after them, written by the writer that closes
     assert ws.recv() == ""
     assert server.line().startswith(f"disconnect {sid} server disconnect")
-    ws.close()
-
-
-def test_without_end_of_turn_writes_a_busy_socket_keeps_its_writer(writer_task_server):
-    server = writer_task_server
-    ws, _sid = open_websocket(server)
-    time.sleep(LINGER + 0.3)  # the OPEN packet's writer has ended
-    assert writer_state(ws, server) == "writer none queued 0"
-    ws.send("4burst:300")
-    assert [ws.recv() for _ in range(300)] == [f"4{i}" for i in range(300)]
-    ws.send("4hello")
-    assert ws.recv() == "4echo hello"
-    assert writer_state(ws, server) == "writer running queued 0"  # a busy socket keeps its writer
-    time.sleep(LINGER + 0.3)
-    assert writer_state(ws, server) == "writer none queued 0"
-    ws.send("4again")
-    assert ws.recv() == "4echo again"
     ws.close()
 
 
