@@ -89,6 +89,7 @@ class ChatRedisManager(internals.SidRoomIndex, internals.HookedRedisManager):
         self._routed: set[tuple[str, str]] = set()
         self._route_lock = threading.Lock()
         self._listening = threading.Event()
+        self._stopped = threading.Event()
         self._received = {
             self.channel: QUEUE_MESSAGES_RECEIVED.labels("common"),
             self.routes.channel: QUEUE_MESSAGES_RECEIVED.labels("worker"),
@@ -184,6 +185,8 @@ class ChatRedisManager(internals.SidRoomIndex, internals.HookedRedisManager):
         them and ask this worker's sockets to sync."""
         while True:
             self.server.sleep(routing.ALIVE_REFRESH_SECONDS)
+            if self._stopped.is_set():
+                return
             if not self._listening.is_set():
                 continue
             try:
@@ -194,6 +197,12 @@ class ChatRedisManager(internals.SidRoomIndex, internals.HookedRedisManager):
             except Exception as exc:
                 self.connected = False
                 self.queue_logger().warning("message queue keep-alive failed: %s", exc)
+
+    def stop_keep_alive(self) -> None:
+        """No more refreshes nor re-registrations (``Tasks.shutdown``): a server shut
+        down inside a process that lives on (tests) would otherwise find its
+        liveness key gone and write its routes back into Redis, with no expiry."""
+        self._stopped.set()
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:

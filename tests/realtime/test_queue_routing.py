@@ -76,6 +76,7 @@ def queue() -> Iterator[Queue]:
             assert time.monotonic() < deadline, "the manager never listened"
             time.sleep(0.01)
         yield Queue(client, base, manager, server, everything)
+        manager.stop_keep_alive()  # else it writes its routes back after the prefix is dropped
         everything.close()
         client.close()
 
@@ -167,3 +168,24 @@ def test_a_lost_route_table_is_rebuilt_by_the_keep_alive(queue, monkeypatch):
         assert time.monotonic() < deadline, "the worker never re-registered its rooms"
         time.sleep(0.05)
     assert queue.client.exists(f"{queue.base}:alive:{me}")
+
+
+def test_a_stopped_keep_alive_writes_nothing_back(queue, monkeypatch):
+    """A server shut down in a process that lives on (Tasks.shutdown): once its keys are
+    dropped (a test's scratch prefix), no route or liveness key comes back."""
+    monkeypatch.setattr(routing, "ALIVE_REFRESH_SECONDS", 0.05)
+    sid = queue.local_socket()
+    queue.manager.enter_room(sid, NAMESPACE, "user:1")
+    me = queue.manager.host_id
+    alive, route = f"{queue.base}:alive:{me}", f"{queue.base}:route:{NAMESPACE}:user:1"
+    queue.client.delete(alive, route)
+    deadline = time.monotonic() + 10
+    while not queue.client.exists(route):  # the loop runs on the short interval now
+        assert time.monotonic() < deadline, "the keep-alive never ran"
+        time.sleep(0.05)
+
+    queue.manager.stop_keep_alive()
+    time.sleep(0.1)  # a refresh already under way may finish
+    queue.client.delete(alive, route)
+    time.sleep(0.5)  # ten refresh intervals
+    assert not queue.client.exists(alive) and not queue.client.exists(route)
