@@ -99,17 +99,11 @@ def sitting(args: argparse.Namespace, first: tuple[str, dict[str, str], Path],
 
 
 def load_plan(args: argparse.Namespace, ds: dataset.Dataset) -> dict[str, Any]:
-    """The generator's sockets and sends: the DM workload of ``make bench``'s dm
-    step, or its group step's room (ten members sending, every member receiving)."""
+    """The generator's sockets and sends: ``make bench``'s dm step, or its group step's room."""
     steps = [args.rate] * args.rounds
     if args.workload == "dm":
         return run.message_plan(ds, steps, args.seconds, 0, args.rounds + 1)
-    cid, members = ds.groups[0]
-    senders = range(min(10, len(members)))
-    return {"sockets": [{"token": ds.tokens[uid]} for uid in members], "messages": {
-        "pairs": [{"sender": i, "conversation_id": cid, "want": len(members) - 1} for i in senders],
-        "steps": [{"rate": rate, "seconds": args.seconds} for rate in steps],
-        "quarterSeconds": 0, "stopAfterFail": args.rounds + 1}}
+    return run.room_plan(ds, steps, args.seconds, args.rounds + 1)
 
 
 def summary(steps: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

@@ -270,19 +270,24 @@ def workload_dm(p: dict, *, db: str = "sqlite", mode: str = "eventlet", steps: l
             return run_loadgen({"url": srv.url, "serverPids": [srv.process.pid], **cfg}, timeout=600)
 
 
+def room_plan(ds: dataset.Dataset, steps: list[int], seconds: float, stop_after_fail: int) -> dict:
+    """A socket for every member of the dataset's first group; ten of them send,
+    every other member receives each message."""
+    cid, members = ds.groups[0]
+    senders = range(min(10, len(members)))
+    return {"sockets": [{"token": ds.tokens[uid]} for uid in members], "messages": {
+        "pairs": [{"sender": i, "conversation_id": cid, "want": len(members) - 1} for i in senders],
+        "steps": [{"rate": r, "seconds": seconds} for r in steps],
+        "quarterSeconds": 0, "stopAfterFail": stop_after_fail}}
+
+
 def workload_group(p: dict) -> dict:
     with scratch_db("sqlite") as url:
         ds = dataset.build(url, group_size=p["group_size"])
-        cid, members = ds.groups[0]
         with servers(url) as (srv,):
-            sockets = [{"token": ds.tokens[uid]} for uid in members]
-            senders = list(range(min(10, len(members))))
-            pairs = [{"sender": i, "conversation_id": cid, "want": len(members) - 1} for i in senders]
-            cfg = {"sockets": sockets, "messages": {
-                "pairs": pairs, "steps": [{"rate": r, "seconds": p["step_seconds"]} for r in p["group_steps"]],
-                "quarterSeconds": 0, "stopAfterFail": p["stop_after_fail"]}}
+            cfg = room_plan(ds, p["group_steps"], p["step_seconds"], p["stop_after_fail"])
             report = run_loadgen({"url": srv.url, "serverPids": [srv.process.pid], **cfg}, timeout=600)
-    report["members"] = len(members)
+    report["members"] = len(ds.groups[0][1])
     return report
 
 

@@ -57,9 +57,14 @@ def apply_mask(data: bytes | bytearray | memoryview, mask: Sequence[int] | bytes
     return (int.from_bytes(chunk, "little") ^ int.from_bytes(repeated, "little")).to_bytes(length, "little")
 
 
+def pack_frames(websocket: Any, frames: Frames) -> bytes:
+    """Each frame as ``RFC6455WebSocket.send`` would pack it, one after the other."""
+    return b"".join(websocket._pack_message(frame, masked=websocket.client) for frame in frames)
+
+
 def send_frames(websocket: Any, frames: Frames) -> None:
-    """Each frame as ``RFC6455WebSocket.send`` would pack it, in one write."""
-    websocket._send(b"".join(websocket._pack_message(frame, masked=websocket.client) for frame in frames))
+    """The frames in one write."""
+    websocket._send(pack_frames(websocket, frames))
 
 
 # Where ``install`` puts the connection's HTTP write file in the environ: eventlet
@@ -126,7 +131,7 @@ def send_without_waiting(websocket: Any, frames: Frames) -> bytes | bool | None:
     if type(sock) is not GreenSocket or not websocket._sendlock.acquire(blocking=False):
         return False
     try:
-        data = b"".join(websocket._pack_message(frame, masked=websocket.client) for frame in frames)
+        data = pack_frames(websocket, frames)
         try:
             sent = sock.fd.send(data)  # the non-blocking socket under eventlet's GreenSocket
         except BlockingIOError:
@@ -138,6 +143,15 @@ def send_without_waiting(websocket: Any, frames: Frames) -> bytes | bool | None:
         websocket._sendlock.release()
         return None
     return data[sent:]
+
+
+def send_rest(websocket: Any, unsent: bytes) -> None:
+    """What ``send_without_waiting`` left unsent, waiting as long as it takes; then its
+    send lock, held since, is released (internals._Unsent)."""
+    try:
+        websocket.socket.sendall(unsent)
+    finally:
+        websocket._sendlock.release()
 
 
 class EndOfTurnWrites:
@@ -174,6 +188,7 @@ def install(end_of_turn_writes: bool = True) -> None:
 
     RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
     RFC6455WebSocket.send_without_waiting = send_without_waiting
+    RFC6455WebSocket.send_rest = send_rest
     internals.write_soon = EndOfTurnWrites() if end_of_turn_writes else None
     one_frame = RFC6455WebSocket.send
     legacy_send = WebSocket.send

@@ -592,7 +592,7 @@ class _WritingQueue:
             return  # queued for the writer meanwhile (a close came after them)
         ws = self.ws
         if ws is not None and self.writer is None:
-            frames = _QueuedPackets(soon).encode() if len(soon) > 1 else Frames((soon[0].encode(),))
+            frames = _QueuedPackets(soon).encode()
             try:
                 unsent = ws.send_without_waiting(frames)
             except Exception:
@@ -646,7 +646,7 @@ class _WritingQueue:
                 self.task_done()  # type: ignore[attr-defined]
                 if type(packets[0]) is _Unsent:
                     try:
-                        packets[0].finish(ws)
+                        ws.send_rest(packets[0].data)
                     except Exception:
                         self.ws = None
                         ws.close()
@@ -700,19 +700,14 @@ write_soon: Callable[[_WritingQueue], None] | None = None
 
 class _Unsent:
     """The bytes of frames a write without waiting left unsent, with the WebSocket's
-    send lock still held: the writer writes them before anything else, then
-    releases the lock (nothing else can interleave with the half-written frame)."""
+    send lock still held: the writer writes them before anything else
+    (``ws.send_rest``, which then releases the lock), so nothing else can
+    interleave with the half-written frame."""
 
     __slots__ = ("data",)
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-
-    def finish(self, ws: Any) -> None:
-        try:
-            ws.socket.sendall(self.data)
-        finally:
-            ws._sendlock.release()
 
 
 class WriterSweep:

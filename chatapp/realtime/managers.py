@@ -62,6 +62,9 @@ class ChatManager(internals.SidRoomIndex, socketio.Manager):
         """Nothing to batch without a queue (see ``ChatRedisManager.batch``)."""
         yield
 
+    def stop_keep_alive(self) -> None:
+        """Nothing kept alive without a queue (see ``ChatRedisManager.stop_keep_alive``)."""
+
 
 class ChatRedisManager(internals.SidRoomIndex, internals.HookedRedisManager):
     """Redis-backed manager for several workers.

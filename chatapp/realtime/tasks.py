@@ -64,10 +64,7 @@ class Tasks:
         """Stop taking tasks and wait for the running ones (tests tear down
         their database after this; a server process simply exits)."""
         self.closed = True
-        manager = getattr(getattr(self.socketio, "server", None), "manager", None)
-        stop_keep_alive = getattr(manager, "stop_keep_alive", None)
-        if stop_keep_alive is not None:  # the Redis manager's route-table keep-alive
-            stop_keep_alive()
+        self.socketio.server.manager.stop_keep_alive()  # the Redis manager's route table
         with self._lock:
             pending = list(self._pending.values())
         for task in pending:
